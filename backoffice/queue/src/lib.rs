@@ -1,0 +1,1 @@
+//! Signed offline queue toward the back offices.

@@ -1,0 +1,1 @@
+//! R30x / AS608 / R503 fingerprint module protocol.

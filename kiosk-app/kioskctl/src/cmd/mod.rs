@@ -1,0 +1,33 @@
+//! Subcommands. Each family lives in its own module with its clap `Args` and a `run`.
+
+use clap::Subcommand;
+
+use crate::cli::CliError;
+
+// One module per subcommand family; add yours here and in `Command` and `run` below.
+pub mod simulate;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Show the transport strings this build understands.
+    Transports,
+    /// Run a protocol-true device simulator on a pseudo-terminal.
+    Simulate(simulate::SimulateArgs),
+}
+
+pub fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Transports => {
+            println!(
+                "serial:PATH@BAUD   serial port or pseudo-terminal, e.g. serial:/dev/ttyUSB0@115200"
+            );
+            println!("usb:auto           first USB printer-class device");
+            println!("usb:VID:PID        USB device by hexadecimal ids, e.g. usb:0416:5011");
+            println!("tcp:HOST:PORT      network device, e.g. tcp:127.0.0.1:9100");
+            println!("file:PATH          device file, e.g. file:/dev/usb/lp0");
+            println!("sim:               built-in simulator (demo mode)");
+            Ok(())
+        }
+        Command::Simulate(args) => simulate::run(args),
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the kiosk runtime needs to build, run its demo and run its tests.
+# Idempotent: when every package is already there it only checks and returns in about a second.
+#   packaging/setup-debian.sh          build + demo packages
+#   packaging/setup-debian.sh --test   also the tools the test suite drives (socat, zbarimg, ...)
+set -euo pipefail
+
+build_pkgs=(
+  pkg-config clang libclang-dev libopencv-dev libudev-dev libusb-1.0-0-dev
+  libxkbcommon-dev libfontconfig-dev libfreetype-dev fonts-noto-cjk espeak-ng
+)
+test_pkgs=(
+  socat zbar-tools poppler-utils poppler-data qpdf xvfb python3 python3-venv
+)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup-debian: missing packages: ${missing[*]}; run this script as root (or with sudo)" >&2
+    exit 1
+  fi
+  echo "setup-debian: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "setup-debian: no Rust toolchain (cargo) found; install rustup's stable toolchain" >&2; exit 1; }
+echo "setup-debian: all ${#want[@]} packages present"
