@@ -7,12 +7,14 @@
 //! [`ErrorKind::Unsupported`], not separate giant traits.
 
 pub mod health;
+pub mod profile;
 pub mod supervisor;
 
 pub use health::{
     Availability, Counters, DeviceClass, DeviceFault, DeviceInfo, DeviceState, ErrorKind, HasKind,
     Health,
 };
+pub use profile::{DeviceEntry, Profile, ProfileError, TerminalKind};
 pub use supervisor::{DeviceEvent, Opener, Supervised, Supervisor};
 
 /// What every device of any class offers.
