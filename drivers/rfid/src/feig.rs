@@ -11,8 +11,8 @@
 use crate::checksum::{frame_crc_ok, push_frame_crc};
 use crate::iso15693::{Block, InventoryEntry, IsoError, SystemInfo, Uid, nxp};
 use crate::protocol::{
-    Command, FeigStatus, FrameCheck, ReaderError, ReaderInfo, ReaderKind, ReaderProtocol,
-    Response, SerialSettings, TagFault,
+    Command, FeigStatus, FrameCheck, ReaderError, ReaderInfo, ReaderKind, ReaderProtocol, Response,
+    SerialSettings, TagFault,
 };
 
 const CMD_SW_VERSION: u8 = 0x65;
@@ -190,7 +190,9 @@ impl ReaderProtocol for FeigIsoHost {
 
     fn decode(&self, cmd: &Command, frame: &[u8]) -> Result<Response, ReaderError> {
         let b = body(frame, 2)?;
-        let (&code, rest) = b.split_first().ok_or(ReaderError::Malformed("no command"))?;
+        let (&code, rest) = b
+            .split_first()
+            .ok_or(ReaderError::Malformed("no command"))?;
         let expected = match cmd {
             Command::ReaderInfo => CMD_SW_VERSION,
             Command::Eas { .. } => CMD_CUSTOM,
@@ -199,7 +201,9 @@ impl ReaderProtocol for FeigIsoHost {
         if code != expected {
             return Err(ReaderError::UnexpectedCommand(code));
         }
-        let (&status, data) = rest.split_first().ok_or(ReaderError::Malformed("no status"))?;
+        let (&status, data) = rest
+            .split_first()
+            .ok_or(ReaderError::Malformed("no status"))?;
         let inventory = matches!(cmd, Command::Inventory { .. });
         match status {
             STATUS_OK => {}
@@ -294,7 +298,9 @@ impl ReaderProtocol for FeigIsoHost {
 
     fn decode_request(&self, frame: &[u8]) -> Result<Command, ReaderError> {
         let b = body(frame, 2)?;
-        let (&cmd, d) = b.split_first().ok_or(ReaderError::Malformed("no command"))?;
+        let (&cmd, d) = b
+            .split_first()
+            .ok_or(ReaderError::Malformed("no command"))?;
         let need = |n: usize| {
             if d.len() == n {
                 Ok(())
@@ -315,7 +321,9 @@ impl ReaderProtocol for FeigIsoHost {
             }
             (CMD_ISO, Some(ISO_SYSTEM_INFO)) => {
                 need(10)?;
-                Ok(Command::SystemInfo { uid: uid_at(&d[2..])? })
+                Ok(Command::SystemInfo {
+                    uid: uid_at(&d[2..])?,
+                })
             }
             (CMD_ISO, Some(ISO_READ_MULTIPLE)) => {
                 need(12)?;
@@ -350,7 +358,9 @@ impl ReaderProtocol for FeigIsoHost {
             (CMD_CUSTOM, Some(code @ (nxp::SET_EAS | nxp::RESET_EAS))) => {
                 need(11)?;
                 if d[1] != nxp::MANUFACTURER {
-                    return Err(ReaderError::Malformed("custom command for another manufacturer"));
+                    return Err(ReaderError::Malformed(
+                        "custom command for another manufacturer",
+                    ));
                 }
                 Ok(Command::Eas {
                     uid: uid_at(&d[3..])?,
@@ -440,8 +450,8 @@ mod tests {
         assert_eq!(
             p.encode(&Command::SystemInfo { uid: uid() }),
             [
-                0x0F, 0xFF, 0xB0, 0x2B, 0x01, 0xE0, 0x04, 0x01, 0x00, 0x12, 0x34, 0x56, 0x78,
-                0x11, 0xA3
+                0x0F, 0xFF, 0xB0, 0x2B, 0x01, 0xE0, 0x04, 0x01, 0x00, 0x12, 0x34, 0x56, 0x78, 0x11,
+                0xA3
             ]
         );
     }
@@ -475,7 +485,10 @@ mod tests {
         let cmd = Command::WriteAfi { uid: uid(), afi: 7 };
         let r = p.encode_reply(&cmd, &Err(TagFault::Iso(IsoError::ProgramFailed)));
         let e = p.decode(&cmd, &r).unwrap_err();
-        assert_eq!(e, ReaderError::Feig(FeigStatus::IsoError(IsoError::ProgramFailed)));
+        assert_eq!(
+            e,
+            ReaderError::Feig(FeigStatus::IsoError(IsoError::ProgramFailed))
+        );
         let r = p.encode_reply(&cmd, &Err(TagFault::NoTag));
         assert_eq!(
             p.decode(&cmd, &r).unwrap_err(),

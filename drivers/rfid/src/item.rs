@@ -85,7 +85,9 @@ impl ItemTag {
     }
 
     pub fn owner_institution(&self) -> Option<&str> {
-        self.data.as_ref().and_then(|d| d.owner_institution.as_deref())
+        self.data
+            .as_ref()
+            .and_then(|d| d.owner_institution.as_deref())
     }
 
     /// Security state by AFI under `cfg`.

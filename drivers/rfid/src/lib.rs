@@ -21,8 +21,8 @@ pub use feig::FeigIsoHost;
 pub use iso15693::{Block, InventoryEntry, IsoError, SystemInfo, Uid};
 pub use item::{AfiConfig, ItemTag, SecurityState};
 pub use protocol::{
-    Command, FeigStatus, FrameCheck, ReaderError, ReaderInfo, ReaderKind, ReaderProtocol,
-    Response, Rr3036Status, SerialSettings, StatusClass, TagFault,
+    Command, FeigStatus, FrameCheck, ReaderError, ReaderInfo, ReaderKind, ReaderProtocol, Response,
+    Rr3036Status, SerialSettings, StatusClass, TagFault,
 };
 pub use rr3036::Rr3036;
 pub use tagdata::{DataModel, LibraryData, SetInfo, TagDataError, TypeOfUsage};

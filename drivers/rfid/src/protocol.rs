@@ -12,21 +12,43 @@ pub enum Command {
     /// Reader model and firmware (FEIG `65`, RR3036 `00/00`).
     ReaderInfo,
     /// ISO 15693 inventory; `more` asks for the rest of a list that did not fit (FEIG).
-    Inventory { more: bool },
-    SystemInfo { uid: Uid },
-    ReadBlocks { uid: Uid, first: u8, count: u8 },
+    Inventory {
+        more: bool,
+    },
+    SystemInfo {
+        uid: Uid,
+    },
+    ReadBlocks {
+        uid: Uid,
+        first: u8,
+        count: u8,
+    },
     /// `data` holds `data.len() / block_size` whole blocks in tag memory order.
-    WriteBlocks { uid: Uid, first: u8, block_size: u8, data: Vec<u8> },
-    WriteAfi { uid: Uid, afi: u8 },
+    WriteBlocks {
+        uid: Uid,
+        first: u8,
+        block_size: u8,
+        data: Vec<u8>,
+    },
+    WriteAfi {
+        uid: Uid,
+        afi: u8,
+    },
     /// NXP ICODE custom command SET EAS (`set`) or RESET EAS, passed through by the reader.
-    Eas { uid: Uid, set: bool },
+    Eas {
+        uid: Uid,
+        set: bool,
+    },
 }
 
 /// A successful reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     ReaderInfo(ReaderInfo),
-    Inventory { tags: Vec<InventoryEntry>, more: bool },
+    Inventory {
+        tags: Vec<InventoryEntry>,
+        more: bool,
+    },
     SystemInfo(SystemInfo),
     Blocks(Vec<Block>),
     /// Write done.
@@ -177,7 +199,9 @@ impl fmt::Display for Rr3036Status {
             TagResponse => f.write_str("tag response not ISO 15693 conformant (0x0C)"),
             NoTag => f.write_str("no tag in the field (0x0E)"),
             IsoError(e) => write!(f, "ISO 15693 error from the tag: {e} (0x0F)"),
-            ProtocolModel => f.write_str("command does not match the reader's protocol mode (0x1F)"),
+            ProtocolModel => {
+                f.write_str("command does not match the reader's protocol mode (0x1F)")
+            }
             Other(c) => write!(f, "status 0x{c:02X}"),
         }
     }

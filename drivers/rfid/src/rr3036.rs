@@ -287,7 +287,9 @@ impl ReaderProtocol for Rr3036 {
             nxp::SET_EAS | nxp::RESET_EAS => {
                 need(9)?;
                 if d[0] != nxp::MANUFACTURER {
-                    return Err(ReaderError::Malformed("custom command for another manufacturer"));
+                    return Err(ReaderError::Malformed(
+                        "custom command for another manufacturer",
+                    ));
                 }
                 Ok(Command::Eas {
                     uid: uid_lsb(&d[1..])?,
@@ -368,7 +370,8 @@ mod tests {
             [0x05, 0x00, 0x01, 0x06, 0x98, 0x11]
         );
         assert_eq!(
-            p.decode_request(&[0x05, 0x00, 0x01, 0x06, 0x98, 0x11]).unwrap(),
+            p.decode_request(&[0x05, 0x00, 0x01, 0x06, 0x98, 0x11])
+                .unwrap(),
             Command::Inventory { more: false }
         );
     }

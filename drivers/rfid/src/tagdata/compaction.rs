@@ -143,7 +143,13 @@ pub fn expand(c: Compaction, b: &[u8]) -> Result<String, TagDataError> {
         }
         Compaction::FiveBit => Ok(unpack(b, 5).map(|v| (0x40 | v) as char).collect()),
         Compaction::SixBit => Ok(unpack(b, 6)
-            .map(|v| if v < 0x20 { (v | 0x40) as char } else { v as char })
+            .map(|v| {
+                if v < 0x20 {
+                    (v | 0x40) as char
+                } else {
+                    v as char
+                }
+            })
             .collect()),
         Compaction::SevenBit => Ok(unpack(b, 7).map(|v| v as char).collect()),
         Compaction::Octet => Ok(b.iter().map(|&x| x as char).collect()),
@@ -254,9 +260,9 @@ pub fn isil_compact(s: &str) -> Result<Vec<u8>, TagDataError> {
                 ));
                 mode = want;
             } else if mode != want {
-                let next_same = chars
-                    .get(i + 1)
-                    .is_some_and(|n| n.is_ascii_alphabetic() && n.is_ascii_uppercase() == c.is_ascii_uppercase());
+                let next_same = chars.get(i + 1).is_some_and(|n| {
+                    n.is_ascii_alphabetic() && n.is_ascii_uppercase() == c.is_ascii_uppercase()
+                });
                 if next_same {
                     codes.push((ISIL_LATCH_CASE, 5));
                     mode = want;
@@ -378,7 +384,13 @@ mod tests {
         let b = isil_compact("US-InU-Mu").unwrap();
         assert_eq!(&b[..5], &[0xAC, 0xC0, 0x9E, 0xBA, 0xA0]);
         assert_eq!(isil_expand(&b).unwrap(), "US-InU-Mu");
-        for s in ["DK-710100", "GB-UkOxU", "CN-110000-3", "de-Hil2", "FI-Helka/1:2"] {
+        for s in [
+            "DK-710100",
+            "GB-UkOxU",
+            "CN-110000-3",
+            "de-Hil2",
+            "FI-Helka/1:2",
+        ] {
             assert_eq!(isil_expand(&isil_compact(s).unwrap()).unwrap(), s);
         }
     }

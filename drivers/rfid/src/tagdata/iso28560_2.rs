@@ -78,6 +78,29 @@ pub struct RawObject {
     pub data: Vec<u8>,
 }
 
+/// Where the encoded data ends (just after the terminator), once `data` holds all of it;
+/// `None` while more bytes are needed (or the bytes are not ISO 28560-2 objects).
+pub fn encoded_len(data: &[u8]) -> Option<usize> {
+    let mut r = Reader { b: data, pos: 0 };
+    for _ in 0..=MAX_OBJECTS {
+        let p = r.byte().ok()?;
+        if p == 0 {
+            return Some(r.pos);
+        }
+        if p & 0x0F == 15 {
+            r.byte().ok()?;
+        }
+        let offset = if p & 0x80 != 0 {
+            r.byte().ok()? as usize
+        } else {
+            0
+        };
+        let len = r.ebv().ok()?;
+        r.take(len.checked_add(offset)?).ok()?;
+    }
+    None
+}
+
 /// Splits tag memory into objects, up to the terminator or the end.
 pub fn objects(data: &[u8]) -> Result<Vec<RawObject>, TagDataError> {
     let mut r = Reader { b: data, pos: 0 };

@@ -171,6 +171,27 @@ pub fn detect(dsfid: u8, data: &[u8]) -> DataModel {
     DataModel::Unknown
 }
 
+/// Whether `data` (the first bytes of user memory) already holds the whole library data, so a
+/// reader can stop reading blocks early.
+pub fn is_complete(dsfid: u8, data: &[u8]) -> bool {
+    let Some(&first) = data.first() else {
+        return false;
+    };
+    if first == 0 {
+        return true;
+    }
+    if dsfid & 0x1F == iso28560_2::DSFID {
+        return iso28560_2::encoded_len(data).is_some();
+    }
+    if matches!(first >> 4, 1 | 2) && data.len() < iso28560_3::BASIC_BLOCK {
+        return false;
+    }
+    if data.len() >= iso28560_3::BASIC_BLOCK && iso28560_3::looks_like(data) {
+        return true;
+    }
+    first & 0x0F == 1 && iso28560_2::encoded_len(data).is_some()
+}
+
 /// Decodes `data` as `model`.
 pub fn decode(model: DataModel, data: &[u8]) -> Result<LibraryData, TagDataError> {
     match model {
