@@ -7,6 +7,7 @@
 //! [`ErrorKind::Unsupported`], not separate giant traits.
 
 pub mod health;
+pub mod idcard;
 pub mod profile;
 pub mod supervisor;
 
@@ -14,6 +15,7 @@ pub use health::{
     Availability, Counters, DeviceClass, DeviceFault, DeviceInfo, DeviceState, ErrorKind, HasKind,
     Health,
 };
+pub use idcard::{CardPoller, IdCardError, IdCardReader, SamOptions, SamReader};
 pub use profile::{DeviceEntry, Profile, ProfileError, TerminalKind};
 pub use supervisor::{DeviceEvent, Opener, Supervised, Supervisor};
 

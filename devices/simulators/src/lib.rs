@@ -6,8 +6,10 @@
 //! `kioskctl --port` names); [`SerialSim`] runs a [`SerialDevice`] on it in a thread and can
 //! unplug and replug it, as pulling a USB-serial cable does.
 
+pub mod idcard;
 pub mod pty;
 pub mod runner;
 
+pub use idcard::{IdCardScenario, IdCardSim, IdCardSimHandle};
 pub use pty::SimPort;
 pub use runner::{SerialDevice, SerialSim, SimControl};
