@@ -5,10 +5,16 @@ use clap::Subcommand;
 use crate::cli::CliError;
 
 // One module per subcommand family; add yours here and in `Command` and `run` below.
+pub mod keys;
+pub mod outbox;
 pub mod simulate;
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Signed offline queue: stats, export, verify, enqueue, quarantine, bench.
+    Outbox(outbox::OutboxArgs),
+    /// Terminal signing key: show for enrolment, rotate.
+    Keys(keys::KeysArgs),
     /// Show the transport strings this build understands.
     Transports,
     /// Run a protocol-true device simulator on a pseudo-terminal.
@@ -17,6 +23,8 @@ pub enum Command {
 
 pub fn run(command: Command) -> Result<(), CliError> {
     match command {
+        Command::Outbox(args) => outbox::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Transports => {
             println!(
                 "serial:PATH@BAUD   serial port or pseudo-terminal, e.g. serial:/dev/ttyUSB0@115200"
