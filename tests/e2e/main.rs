@@ -1,3 +1,4 @@
 //! The one end-to-end test binary. Each area is a module; shared helpers are in `kiosk_tests`.
 
 mod cli;
+mod rfid;

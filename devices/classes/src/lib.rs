@@ -9,6 +9,7 @@
 pub mod health;
 pub mod idcard;
 pub mod profile;
+pub mod rfid;
 pub mod supervisor;
 
 pub use health::{
@@ -16,6 +17,7 @@ pub use health::{
     Health,
 };
 pub use idcard::{CardPoller, IdCardError, IdCardReader, SamOptions, SamReader};
+pub use rfid::{HfReader, RfidError, RfidOptions, RfidReader};
 pub use profile::{DeviceEntry, Profile, ProfileError, TerminalKind};
 pub use supervisor::{DeviceEvent, Opener, Supervised, Supervisor};
 

@@ -8,8 +8,10 @@
 
 pub mod idcard;
 pub mod pty;
+pub mod rfid;
 pub mod runner;
 
 pub use idcard::{IdCardScenario, IdCardSim, IdCardSimHandle};
 pub use pty::SimPort;
+pub use rfid::{RfidPad, RfidPadSim, RfidScenario, SimTag};
 pub use runner::{SerialDevice, SerialSim, SimControl};

@@ -2,8 +2,8 @@
 
 use kiosk_rfid::tagdata::{self, DataModel, iso28560_2, iso28560_3};
 use kiosk_rfid::{
-    Block, Command, FeigIsoHost, FeigStatus, InventoryEntry, IsoError, ReaderError,
-    ReaderProtocol, Response, Rr3036, Rr3036Status, SetInfo, TypeOfUsage, Uid,
+    Block, Command, FeigIsoHost, FeigStatus, InventoryEntry, IsoError, ReaderError, ReaderProtocol,
+    Response, Rr3036, Rr3036Status, SetInfo, TypeOfUsage, Uid,
 };
 
 fn hex_fixture(name: &str) -> Vec<u8> {
@@ -94,7 +94,9 @@ fn feig_replies_decode() {
     };
     assert_eq!(
         p.decode(&afi, &hex_fixture("feig-write-afi-iso-error.hex")),
-        Err(ReaderError::Feig(FeigStatus::IsoError(IsoError::ProgramFailed)))
+        Err(ReaderError::Feig(FeigStatus::IsoError(
+            IsoError::ProgramFailed
+        )))
     );
 }
 
@@ -148,5 +150,8 @@ fn iso28560_2_annex_d_fixture() {
     let b = hex_fixture("iso28560-2-annex-d-primary.hex");
     assert_eq!(tagdata::detect(0x06, &b), DataModel::Iso28560_2);
     assert_eq!(iso28560_2::encoded_len(&b), Some(b.len()));
-    assert_eq!(iso28560_2::decode(&b).unwrap().primary_item_id, "123456789012");
+    assert_eq!(
+        iso28560_2::decode(&b).unwrap().primary_item_id,
+        "123456789012"
+    );
 }

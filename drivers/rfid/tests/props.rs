@@ -2,8 +2,8 @@
 
 use kiosk_rfid::tagdata::{self, DataModel, LibraryData, iso28560_2, iso28560_3};
 use kiosk_rfid::{
-    Block, Command, InventoryEntry, IsoError, ReaderKind, Response, SetInfo, SystemInfo,
-    TagFault, TypeOfUsage, Uid,
+    Block, Command, InventoryEntry, IsoError, ReaderKind, Response, SetInfo, SystemInfo, TagFault,
+    TypeOfUsage, Uid,
 };
 use proptest::prelude::*;
 
@@ -40,9 +40,7 @@ fn library_data(max_id: usize) -> impl Strategy<Value = LibraryData> {
     (
         proptest::string::string_regex(&format!("[A-Z0-9][A-Za-z0-9-]{{0,{}}}", max_id - 1))
             .unwrap(),
-        proptest::option::of(
-            proptest::string::string_regex("[A-Z]{2}-[A-Za-z0-9]{1,9}").unwrap(),
-        ),
+        proptest::option::of(proptest::string::string_regex("[A-Z]{2}-[A-Za-z0-9]{1,9}").unwrap()),
         (1u8..=99, 1u8..=99),
         0u8..=9,
     )

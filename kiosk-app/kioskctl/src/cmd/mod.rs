@@ -7,6 +7,7 @@ use crate::cli::CliError;
 // One module per subcommand family; add yours here and in `Command` and `run` below.
 pub mod keys;
 pub mod outbox;
+pub mod rfid;
 pub mod simulate;
 
 #[derive(Subcommand)]
@@ -19,6 +20,8 @@ pub enum Command {
     Transports,
     /// Run a protocol-true device simulator on a pseudo-terminal.
     Simulate(simulate::SimulateArgs),
+    /// RFID pad (ISO 15693, FEIG ISO-Host or RR3036): inventory, secure, bench.
+    Rfid(rfid::RfidArgs),
 }
 
 pub fn run(command: Command) -> Result<(), CliError> {
@@ -37,5 +40,6 @@ pub fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Simulate(args) => simulate::run(args),
+        Command::Rfid(args) => rfid::run(args),
     }
 }
