@@ -29,7 +29,9 @@ pub use canonical::{CanonicalError, canonicalize, canonicalize_str};
 pub use error::QueueError;
 pub use keys::{KeyError, PublicKey, TerminalKey};
 pub use limits::{KindLimit, LimitKind, OfflineLimits};
-pub use protocol::{RecordResult, RecordStatus, UploadRequest, UploadResponse};
+pub use protocol::{
+    EnrolRequest, EnrolResponse, RecordResult, RecordStatus, UploadRequest, UploadResponse,
+};
 pub use record::{
     CheckpointBody, FormatError, Hash, RecordBody, SignedCheckpoint, SignedRecord, WireCheckpoint,
     WireRecord,

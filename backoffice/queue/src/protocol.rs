@@ -78,3 +78,26 @@ pub struct UploadResponse {
     #[serde(default)]
     pub high_water: Option<u64>,
 }
+
+/// Path of the enrolment endpoint.
+pub const ENROL_PATH: &str = "/v1/enrol";
+
+/// Request body of `POST /v1/enrol` (PROTOCOL.md §7.5), sent with
+/// `Authorization: Bearer <one-time enrolment code>` issued by an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    pub terminal: String,
+    /// The genesis key (64 hex digits), as `kioskctl keys show` prints it.
+    pub public_key: String,
+}
+
+/// Response body of `POST /v1/enrol` (201 new, 200 already enrolled with this key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolResponse {
+    pub terminal: String,
+    pub public_key: String,
+    /// Highest seq already held for this terminal (0 for a new one).
+    pub high_water: u64,
+}
