@@ -3,3 +3,4 @@
 mod cli;
 mod rfid;
 mod queue;
+mod scanner;

@@ -9,6 +9,7 @@
 pub mod health;
 pub mod idcard;
 pub mod profile;
+pub mod scanner;
 pub mod rfid;
 pub mod supervisor;
 
@@ -19,6 +20,9 @@ pub use health::{
 pub use idcard::{CardPoller, IdCardError, IdCardReader, SamOptions, SamReader};
 pub use rfid::{HfReader, RfidError, RfidOptions, RfidReader};
 pub use profile::{DeviceEntry, Profile, ProfileError, TerminalKind};
+#[cfg(feature = "camera")]
+pub use scanner::CameraScanner;
+pub use scanner::{CodeScanner, CodeSource, ScannedCode, ScannerError, SerialScanner};
 pub use supervisor::{DeviceEvent, Opener, Supervised, Supervisor};
 
 /// What every device of any class offers.

@@ -10,6 +10,7 @@ pub mod idcard;
 pub mod pty;
 pub mod rfid;
 pub mod runner;
+pub mod scanner;
 
 pub use idcard::{IdCardScenario, IdCardSim, IdCardSimHandle};
 pub use pty::SimPort;

@@ -168,6 +168,8 @@ pub enum LineError {
     MissingAim,
     #[error("line is not valid {encoding} text (wrong encoding or baud rate?)")]
     InvalidText { encoding: &'static str },
+    #[error("line holds no code, only its prefix, suffix or identifier")]
+    EmptyCode,
     #[error("line contains control byte 0x{byte:02x} (noise on the line or wrong baud rate?)")]
     ControlByte { byte: u32 },
 }
@@ -261,6 +263,9 @@ impl LineDecoder {
                 None => (None, line),
             },
         };
+        if payload.is_empty() {
+            return Err(LineError::EmptyCode);
+        }
         let text = decode_text(payload, c.encoding)?;
         if let Some(ch) = text
             .chars()
@@ -433,6 +438,14 @@ mod tests {
         assert_eq!(first.symbology(), Symbology::Code128);
         assert_eq!(r[1], Err(LineError::MissingPrefix));
         assert_eq!(r[2], Err(LineError::MissingSuffix));
+        let only_prefix = LineConfig {
+            prefix: b"\x02".to_vec(),
+            ..Default::default()
+        };
+        assert_eq!(
+            decode_all(only_prefix, b"\x02]Q1\r")[0],
+            Err(LineError::EmptyCode)
+        );
     }
 
     #[test]

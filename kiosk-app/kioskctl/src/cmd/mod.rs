@@ -8,6 +8,7 @@ use crate::cli::CliError;
 pub mod keys;
 pub mod outbox;
 pub mod rfid;
+pub mod scanner;
 pub mod simulate;
 
 #[derive(Subcommand)]
@@ -22,6 +23,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// RFID pad (ISO 15693, FEIG ISO-Host or RR3036): inventory, secure, bench.
     Rfid(rfid::RfidArgs),
+    /// Code scanner: read from a serial scanner or a camera, decode QR codes in an image.
+    Scanner(scanner::ScannerArgs),
 }
 
 pub fn run(command: Command) -> Result<(), CliError> {
@@ -40,6 +43,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Simulate(args) => simulate::run(args),
+        Command::Scanner(args) => scanner::run(args),
         Command::Rfid(args) => rfid::run(args),
     }
 }
