@@ -4,3 +4,4 @@ mod cli;
 mod rfid;
 mod queue;
 mod scanner;
+mod fingerprint;

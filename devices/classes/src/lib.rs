@@ -6,6 +6,7 @@
 //! Capabilities a device may lack are optional methods with a default that returns
 //! [`ErrorKind::Unsupported`], not separate giant traits.
 
+pub mod fingerprint;
 pub mod health;
 pub mod idcard;
 pub mod profile;
@@ -13,6 +14,7 @@ pub mod scanner;
 pub mod rfid;
 pub mod supervisor;
 
+pub use fingerprint::{FingerprintError, FingerprintOptions, FingerprintReader, SynochipReader};
 pub use health::{
     Availability, Counters, DeviceClass, DeviceFault, DeviceInfo, DeviceState, ErrorKind, HasKind,
     Health,

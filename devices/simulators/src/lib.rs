@@ -7,12 +7,14 @@
 //! unplug and replug it, as pulling a USB-serial cable does.
 
 pub mod idcard;
+pub mod fingerprint;
 pub mod pty;
 pub mod rfid;
 pub mod runner;
 pub mod scanner;
 
 pub use idcard::{IdCardScenario, IdCardSim, IdCardSimHandle};
+pub use fingerprint::{FingerprintScenario, FingerprintSim, FingerprintSimHandle};
 pub use pty::SimPort;
 pub use rfid::{RfidPad, RfidPadSim, RfidScenario, SimTag};
 pub use runner::{SerialDevice, SerialSim, SimControl};

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod outbox;
 pub mod rfid;
 pub mod scanner;
+pub mod fingerprint;
 pub mod simulate;
 
 #[derive(Subcommand)]
@@ -21,6 +22,8 @@ pub enum Command {
     Transports,
     /// Run a protocol-true device simulator on a pseudo-terminal.
     Simulate(simulate::SimulateArgs),
+    /// Fingerprint module (R30x/AS608/R503): info, enroll, search, delete.
+    Fingerprint(fingerprint::FingerprintArgs),
     /// RFID pad (ISO 15693, FEIG ISO-Host or RR3036): inventory, secure, bench.
     Rfid(rfid::RfidArgs),
     /// Code scanner: read from a serial scanner or a camera, decode QR codes in an image.
@@ -43,6 +46,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Simulate(args) => simulate::run(args),
+        Command::Fingerprint(args) => fingerprint::run(args),
         Command::Scanner(args) => scanner::run(args),
         Command::Rfid(args) => rfid::run(args),
     }
