@@ -7,6 +7,7 @@
 //! [`ErrorKind::Unsupported`], not separate giant traits.
 
 pub mod fingerprint;
+pub mod printer;
 pub mod health;
 pub mod idcard;
 pub mod profile;
@@ -15,6 +16,7 @@ pub mod rfid;
 pub mod supervisor;
 
 pub use fingerprint::{FingerprintError, FingerprintOptions, FingerprintReader, SynochipReader};
+pub use printer::{EscPosPrinter, PrinterError, ReceiptPrinter};
 pub use health::{
     Availability, Counters, DeviceClass, DeviceFault, DeviceInfo, DeviceState, ErrorKind, HasKind,
     Health,

@@ -8,6 +8,7 @@
 
 pub mod idcard;
 pub mod fingerprint;
+pub mod printer;
 pub mod pty;
 pub mod rfid;
 pub mod runner;
@@ -15,6 +16,7 @@ pub mod scanner;
 
 pub use idcard::{IdCardScenario, IdCardSim, IdCardSimHandle};
 pub use fingerprint::{FingerprintScenario, FingerprintSim, FingerprintSimHandle};
+pub use printer::{PrinterScenario, PrinterSim, PrinterSimOptions, SimPrinterState, StatePatch};
 pub use pty::SimPort;
 pub use rfid::{RfidPad, RfidPadSim, RfidScenario, SimTag};
 pub use runner::{SerialDevice, SerialSim, SimControl};

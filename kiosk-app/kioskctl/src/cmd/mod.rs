@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod rfid;
 pub mod scanner;
 pub mod fingerprint;
+pub mod printer;
 pub mod simulate;
 
 #[derive(Subcommand)]
@@ -22,6 +23,10 @@ pub enum Command {
     Transports,
     /// Run a protocol-true device simulator on a pseudo-terminal.
     Simulate(simulate::SimulateArgs),
+    /// Receipt printer (ESC/POS): status.
+    Printer(printer::PrinterArgs),
+    /// Print on the receipt printer: receipt FILE.json.
+    Print(printer::PrintArgs),
     /// Fingerprint module (R30x/AS608/R503): info, enroll, search, delete.
     Fingerprint(fingerprint::FingerprintArgs),
     /// RFID pad (ISO 15693, FEIG ISO-Host or RR3036): inventory, secure, bench.
@@ -46,6 +51,8 @@ pub fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Simulate(args) => simulate::run(args),
+        Command::Printer(args) => printer::run_printer(args),
+        Command::Print(args) => printer::run_print(args),
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Scanner(args) => scanner::run(args),
         Command::Rfid(args) => rfid::run(args),

@@ -29,6 +29,7 @@ pub fn run(args: SimulateArgs) -> Result<(), CliError> {
     // One arm per simulator; each device module offers `simulate(&SimulateArgs)`.
     match args.device.as_str() {
         "fingerprint" => crate::cmd::fingerprint::simulate(&args),
+        "printer" => crate::cmd::printer::simulate(&args),
         "rfid" | "rfid-feig" | "rfid-rr3036" => crate::cmd::rfid::simulate(&args),
         "scanner" => crate::cmd::scanner::simulate(&args),
         other => Err(CliError::usage(format!(
