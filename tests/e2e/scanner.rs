@@ -113,7 +113,9 @@ fn kioskctl_scanner_read_from_simulator() {
     let (device, feed) = ScannerSim::new(LineConfig::default());
     let _sim = SerialSim::start(device, Some(&link)).unwrap();
     let port = format!("serial:{}@9600", link.display());
-    // The scanner sends the code a moment after kioskctl has opened the port.
+    // The scanner sends the code a moment after kioskctl has opened the port (kioskctl drops
+    // what was queued before it opened), so build kioskctl first.
+    kiosk_tests::binary("kioskctl");
     let later = feed.clone();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(700));
