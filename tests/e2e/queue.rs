@@ -128,7 +128,11 @@ fn sigkill_loop_loses_nothing_acknowledged() {
     }
     let (seqs, export) = export_seqs(db);
     let max = seqs.last().copied().unwrap_or(0);
-    assert_eq!(seqs, (1..=max).collect::<Vec<_>>(), "gap in the stored seqs");
+    assert_eq!(
+        seqs,
+        (1..=max).collect::<Vec<_>>(),
+        "gap in the stored seqs"
+    );
     let mut sorted = acked.clone();
     sorted.sort_unstable();
     sorted.dedup();
@@ -181,8 +185,18 @@ fn tampered_exports_fail_with_the_right_reason() {
     let db = dir.path().join("q.db");
     let db = db.to_str().unwrap();
     ok(&[
-        "outbox", "enqueue", "--db", db, "--terminal", "T-TAMPER", "--kind", "loan", "--payload",
-        r#"{"item":"30012000456789","amount":0}"#, "--count", "5",
+        "outbox",
+        "enqueue",
+        "--db",
+        db,
+        "--terminal",
+        "T-TAMPER",
+        "--kind",
+        "loan",
+        "--payload",
+        r#"{"item":"30012000456789","amount":0}"#,
+        "--count",
+        "5",
     ]);
     let key = public_key(db);
     let (_, export) = export_seqs(db);
@@ -205,27 +219,49 @@ fn tampered_exports_fail_with_the_right_reason() {
     v = serde_json::to_value(&w).unwrap();
     let mut t = lines.clone();
     t[2] = v.to_string();
-    assert_eq!(verify_reason(dir.path(), "byte.jsonl", &t, &key), "bad_signature");
+    assert_eq!(
+        verify_reason(dir.path(), "byte.jsonl", &t, &key),
+        "bad_signature"
+    );
 
     let mut t = lines.clone();
     t.remove(2);
-    assert_eq!(verify_reason(dir.path(), "drop.jsonl", &t, &key), "sequence_gap");
+    assert_eq!(
+        verify_reason(dir.path(), "drop.jsonl", &t, &key),
+        "sequence_gap"
+    );
 
     let mut t = lines.clone();
     t.swap(1, 2);
-    assert_eq!(verify_reason(dir.path(), "swap.jsonl", &t, &key), "reordered");
+    assert_eq!(
+        verify_reason(dir.path(), "swap.jsonl", &t, &key),
+        "reordered"
+    );
 
     let mut t = lines.clone();
     t.push(lines[1].clone());
-    assert_eq!(verify_reason(dir.path(), "replay.jsonl", &t, &key), "replay");
+    assert_eq!(
+        verify_reason(dir.path(), "replay.jsonl", &t, &key),
+        "replay"
+    );
 
     // A second terminal's export checked against this terminal's key.
     let other = dir.path().join("other.db");
     let other = other.to_str().unwrap();
     let other_key_dir = dir.path().join("other-keys/terminal.key");
     ok(&[
-        "outbox", "enqueue", "--db", other, "--key", other_key_dir.to_str().unwrap(),
-        "--terminal", "T-TAMPER", "--kind", "loan", "--payload", "{}",
+        "outbox",
+        "enqueue",
+        "--db",
+        other,
+        "--key",
+        other_key_dir.to_str().unwrap(),
+        "--terminal",
+        "T-TAMPER",
+        "--kind",
+        "loan",
+        "--payload",
+        "{}",
     ]);
     let (_, other_export) = export_seqs(other);
     let t: Vec<String> = other_export
@@ -233,7 +269,10 @@ fn tampered_exports_fail_with_the_right_reason() {
         .filter(|l| !l.contains("\"count\""))
         .map(String::from)
         .collect();
-    assert_eq!(verify_reason(dir.path(), "other.jsonl", &t, &key), "unknown_key");
+    assert_eq!(
+        verify_reason(dir.path(), "other.jsonl", &t, &key),
+        "unknown_key"
+    );
 }
 
 #[test]
@@ -241,13 +280,24 @@ fn enqueue_refuses_floats_and_unknown_db_clearly() {
     let dir = temp_dir();
     let db = dir.path().join("q.db");
     let out = kioskctl(&[
-        "outbox", "enqueue", "--db", db.to_str().unwrap(), "--kind", "payment", "--payload",
+        "outbox",
+        "enqueue",
+        "--db",
+        db.to_str().unwrap(),
+        "--kind",
+        "payment",
+        "--payload",
         r#"{"amount":1.5}"#,
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("minor units"));
     assert!(out.stdout.is_empty());
-    let out = kioskctl(&["outbox", "stats", "--db", dir.path().join("none.db").to_str().unwrap()]);
+    let out = kioskctl(&[
+        "outbox",
+        "stats",
+        "--db",
+        dir.path().join("none.db").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no queue database"));
 }
@@ -285,8 +335,18 @@ fn disk_full_on_a_tiny_tmpfs_then_space_returns() {
     let mut acked = 0u64;
     let err = loop {
         let out = kioskctl(&[
-            "outbox", "enqueue", "--db", db, "--terminal", "T-FULL", "--kind", "loan",
-            "--payload", &payload, "--count", "5",
+            "outbox",
+            "enqueue",
+            "--db",
+            db,
+            "--terminal",
+            "T-FULL",
+            "--kind",
+            "loan",
+            "--payload",
+            &payload,
+            "--count",
+            "5",
         ]);
         acked += String::from_utf8_lossy(&out.stdout).lines().count() as u64;
         if !out.status.success() {
@@ -294,7 +354,10 @@ fn disk_full_on_a_tiny_tmpfs_then_space_returns() {
         }
         assert!(acked < 1000, "a 256 KiB filesystem never filled");
     };
-    assert!(err.contains("disk full") || err.contains("No space"), "{err}");
+    assert!(
+        err.contains("disk full") || err.contains("No space"),
+        "{err}"
+    );
     // Free space: a big file next to the DB is removed, or the filesystem grows.
     Command::new("mount")
         .args(["-o", "remount,size=4m"])
@@ -302,10 +365,21 @@ fn disk_full_on_a_tiny_tmpfs_then_space_returns() {
         .status()
         .unwrap();
     let out = ok(&[
-        "outbox", "enqueue", "--db", db, "--kind", "loan", "--payload", "{}",
+        "outbox",
+        "enqueue",
+        "--db",
+        db,
+        "--kind",
+        "loan",
+        "--payload",
+        "{}",
     ]);
     let seq: u64 = out.trim().parse().unwrap();
-    assert_eq!(seq, acked + 1, "enqueue resumes right after the last acknowledged seq");
+    assert_eq!(
+        seq,
+        acked + 1,
+        "enqueue resumes right after the last acknowledged seq"
+    );
     let (seqs, _) = export_seqs(db);
     assert_eq!(seqs, (1..=seq).collect::<Vec<_>>());
     ok(&["outbox", "verify", "--db", db]);

@@ -183,8 +183,8 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|i| Value::from(i)),
-            any::<u64>().prop_map(|u| Value::from(u)),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
             ".*".prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 32, 6, |inner| {

@@ -35,7 +35,10 @@ fn first_start_creates_owner_only_files() {
     let key = q.public_key().unwrap();
     assert_eq!(q.genesis_key().unwrap(), key);
     assert_eq!(
-        std::fs::read_to_string(cfg.key_path()).unwrap().trim().len(),
+        std::fs::read_to_string(cfg.key_path())
+            .unwrap()
+            .trim()
+            .len(),
         64
     );
 }
@@ -73,9 +76,21 @@ fn enqueue_chain_and_states() {
     assert_eq!(s.head_seq, 25);
     assert!(s.oldest_pending_age_secs.unwrap() < 60);
     assert_eq!(q.quarantined().unwrap()[0].reason, "unknown_item");
-    assert_eq!(q.pending_batch(1, 1 << 20).unwrap().records[0].decode_body().unwrap().seq, 5);
+    assert_eq!(
+        q.pending_batch(1, 1 << 20).unwrap().records[0]
+            .decode_body()
+            .unwrap()
+            .seq,
+        5
+    );
     assert_eq!(q.retry_quarantined().unwrap(), 1);
-    assert_eq!(q.pending_batch(1, 1 << 20).unwrap().records[0].decode_body().unwrap().seq, 4);
+    assert_eq!(
+        q.pending_batch(1, 1 << 20).unwrap().records[0]
+            .decode_body()
+            .unwrap()
+            .seq,
+        4
+    );
 
     let cp = q.checkpoint_now().unwrap().decode_body().unwrap();
     assert_eq!(cp.count, 25);
@@ -221,7 +236,10 @@ fn disk_full_refuses_then_resumes() {
     assert!(err.to_string().contains("NOT stored"));
     // Everything acknowledged is still there and verifies.
     let records = q.export(1).unwrap();
-    let seqs: Vec<u64> = records.iter().map(|r| r.decode_body().unwrap().seq).collect();
+    let seqs: Vec<u64> = records
+        .iter()
+        .map(|r| r.decode_body().unwrap().seq)
+        .collect();
     assert_eq!(seqs, acked);
     q.verify_local().unwrap();
     // Space returns: enqueue resumes right after the last acknowledged seq.
@@ -245,7 +263,10 @@ fn read_only_database_refuses_writes_clearly() {
     assert_eq!(q.stats().unwrap().head_seq, 1);
     let e = q.enqueue("loan", &json!({"i": 2})).unwrap_err();
     assert!(matches!(e, QueueError::ReadOnly(_)), "{e:?}");
-    assert!(matches!(q.mark_acknowledged(&[1]), Err(QueueError::ReadOnly(_))));
+    assert!(matches!(
+        q.mark_acknowledged(&[1]),
+        Err(QueueError::ReadOnly(_))
+    ));
     drop(q);
     let q = Queue::open(cfg).unwrap();
     assert_eq!(q.enqueue("loan", &json!({"i": 2})).unwrap().seq, 2);
@@ -296,7 +317,10 @@ fn key_rotation_survives_reopen_and_verifies() {
     let records = q.export(1).unwrap();
     assert_eq!(records[3].decode_body().unwrap().signer, new_key);
     let report = verify_chain(&genesis, &records).unwrap();
-    assert_eq!((report.records, report.rotations, report.key), (4, 1, new_key));
+    assert_eq!(
+        (report.records, report.rotations, report.key),
+        (4, 1, new_key)
+    );
     q.checkpoint_now().unwrap();
     q.verify_local().unwrap();
 }

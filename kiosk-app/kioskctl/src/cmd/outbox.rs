@@ -163,8 +163,8 @@ pub fn run(args: OutboxArgs) -> Result<(), CliError> {
         }
         OutboxCommand::Verify { jsonl, public_key } => match jsonl {
             Some(path) => {
-                let key = public_key
-                    .ok_or_else(|| CliError::usage("--jsonl needs --public-key HEX"))?;
+                let key =
+                    public_key.ok_or_else(|| CliError::usage("--jsonl needs --public-key HEX"))?;
                 let key = PublicKey::from_hex(&key).map_err(CliError::usage)?;
                 verify_file(&path, key, json)
             }
@@ -242,7 +242,9 @@ pub fn run(args: OutboxArgs) -> Result<(), CliError> {
         OutboxCommand::Checkpoint => {
             let cp = open(false)?.checkpoint_now().map_err(fail)?;
             let w = cp.to_wire().map_err(fail)?;
-            emit(json, &w, || format!("checkpoint {} {}\n", w.count, w.head_hash))
+            emit(json, &w, || {
+                format!("checkpoint {} {}\n", w.count, w.head_hash)
+            })
         }
         OutboxCommand::Bench { dir, records } => bench(&dir, records, json),
     }
@@ -312,16 +314,16 @@ fn verify_file(path: &PathBuf, key: PublicKey, json: bool) -> Result<(), CliErro
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .map_err(|e| refuse(n, None, malformed(e.to_string())))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| refuse(n, None, malformed(e.to_string())))?;
         if v.get("count").is_some() {
-            let w: WireCheckpoint = serde_json::from_value(v)
-                .map_err(|e| refuse(n, None, malformed(e.to_string())))?;
+            let w: WireCheckpoint =
+                serde_json::from_value(v).map_err(|e| refuse(n, None, malformed(e.to_string())))?;
             let cp = SignedCheckpoint::from_wire(&w).map_err(|e| refuse(n, None, e.into()))?;
             checkpoints.push((n, cp));
         } else {
-            let w: WireRecord = serde_json::from_value(v)
-                .map_err(|e| refuse(n, None, malformed(e.to_string())))?;
+            let w: WireRecord =
+                serde_json::from_value(v).map_err(|e| refuse(n, None, malformed(e.to_string())))?;
             let seq = w.seq;
             let r = SignedRecord::from_wire(&w).map_err(|e| refuse(n, Some(seq), e.into()))?;
             records.push((n, r));
@@ -371,10 +373,7 @@ fn verify_file(path: &PathBuf, key: PublicKey, json: bool) -> Result<(), CliErro
 }
 
 fn malformed(why: String) -> VerifyError {
-    VerifyError::Malformed(kiosk_queue::FormatError::Field {
-        field: "line",
-        why,
-    })
+    VerifyError::Malformed(kiosk_queue::FormatError::Field { field: "line", why })
 }
 
 #[derive(Serialize)]
@@ -399,7 +398,9 @@ fn bench(dir: &std::path::Path, records: usize, json: bool) -> Result<(), CliErr
     r?;
     let out = BenchOutput { rows };
     emit(json, &out, || {
-        let mut s = String::from("configuration                        callers  records  seconds  per second\n");
+        let mut s = String::from(
+            "configuration                        callers  records  seconds  per second\n",
+        );
         for r in &out.rows {
             s.push_str(&format!(
                 "{:<36} {:>7} {:>8} {:>8.2} {:>11.0}\n",
