@@ -165,8 +165,7 @@ impl SamReader {
     }
 
     fn status(&mut self) -> Result<(), IdCardError> {
-        self.expect(Command::Status, SamStatus::Success)
-            .map(|_| ())
+        self.expect(Command::Status, SamStatus::Success).map(|_| ())
     }
 
     fn read_sam_id(&mut self) -> Result<String, IdCardError> {
@@ -304,12 +303,11 @@ impl IdCardReader for SamReader {
             Command::ReadBase
         };
         let r = self.expect(cmd, SamStatus::Success)?;
-        let mut msg = BaseMessage::parse(&r.data, with_fingerprint).map_err(|error| {
-            IdCardError::Reply {
+        let mut msg =
+            BaseMessage::parse(&r.data, with_fingerprint).map_err(|error| IdCardError::Reply {
                 command: cmd.name(),
                 error,
-            }
-        })?;
+            })?;
         drop(r);
         let mut card = parse_text(&msg.text)?;
         card.photo = std::mem::take(&mut msg.photo);

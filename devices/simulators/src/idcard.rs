@@ -52,9 +52,7 @@ use crate::runner::SerialDevice;
 pub const GARBAGE_REPLY: &[u8] = b"\x13\x37 NOT A SAM FRAME \xFE\xFF";
 
 /// The SAM id the simulator reports: `05.01-20240101-000000001-000000042`.
-pub const SIM_SAM_ID: [u8; 16] = [
-    5, 0, 1, 0, 0xA5, 0xD6, 0x34, 0x01, 1, 0, 0, 0, 42, 0, 0, 0,
-];
+pub const SIM_SAM_ID: [u8; 16] = [5, 0, 1, 0, 0xA5, 0xD6, 0x34, 0x01, 1, 0, 0, 0, 42, 0, 0, 0];
 
 /// A misbehaviour of the simulated reader.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,7 +314,11 @@ impl IdCardSimHandle {
 impl IdCardSim {
     /// A simulator in the scenario's starting state.
     pub fn new(scenario: &IdCardScenario) -> Result<Self, ScenarioError> {
-        let card = scenario.card.as_ref().map(ScenarioCard::to_card).transpose()?;
+        let card = scenario
+            .card
+            .as_ref()
+            .map(ScenarioCard::to_card)
+            .transpose()?;
         let mut timeline = scenario.timeline.clone();
         timeline.sort_by_key(|e| e.at_ms);
         Ok(IdCardSim {
@@ -517,8 +519,14 @@ mod tests {
     fn reads_the_demo_card_once_until_replaced() {
         let mut sim = IdCardSim::new(&IdCardScenario::demo()).unwrap();
         assert_eq!(ask(&mut sim, Command::Status).status, SamStatus::Success);
-        assert_eq!(ask(&mut sim, Command::FindCard).status, SamStatus::CardFound);
-        assert_eq!(ask(&mut sim, Command::SelectCard).status, SamStatus::Success);
+        assert_eq!(
+            ask(&mut sim, Command::FindCard).status,
+            SamStatus::CardFound
+        );
+        assert_eq!(
+            ask(&mut sim, Command::SelectCard).status,
+            SamStatus::Success
+        );
         let r = ask(&mut sim, Command::ReadBase);
         assert_eq!(r.status, SamStatus::Success);
         assert_eq!(r.data.len(), 4 + 256 + 1024);
@@ -528,7 +536,10 @@ mod tests {
         let h = sim.handle();
         h.remove();
         h.place(ScenarioCard::zhang_san().to_card().unwrap());
-        assert_eq!(ask(&mut sim, Command::FindCard).status, SamStatus::CardFound);
+        assert_eq!(
+            ask(&mut sim, Command::FindCard).status,
+            SamStatus::CardFound
+        );
         assert_eq!(h.reads(), 1);
     }
 
@@ -545,7 +556,10 @@ mod tests {
         let mut input = Command::FindCard.encode();
         assert_eq!(sim.on_input(&mut input), GARBAGE_REPLY);
         sim.handle().set_fault(SimFault::None);
-        assert_eq!(ask(&mut sim, Command::FindCard).status, SamStatus::CardFound);
+        assert_eq!(
+            ask(&mut sim, Command::FindCard).status,
+            SamStatus::CardFound
+        );
         assert!(IdCardScenario::from_json(r#"{"cards": []}"#).is_err());
         assert!(IdCardScenario::from_json(r#"{"card": {"birth": "1990"}}"#).is_err());
     }
@@ -566,9 +580,14 @@ mod tests {
         assert_eq!(Response::from_frame(&f).unwrap().status, SamStatus::Success);
         let mut unknown = frame::encode_frame(&[0x61, 0xFF]);
         assert_eq!(
-            Response::from_frame(&frame::decode(&sim.on_input(&mut unknown)).unwrap().unwrap().0)
-                .unwrap()
-                .status,
+            Response::from_frame(
+                &frame::decode(&sim.on_input(&mut unknown))
+                    .unwrap()
+                    .unwrap()
+                    .0
+            )
+            .unwrap()
+            .status,
             SamStatus::BadCommand
         );
     }

@@ -11,6 +11,7 @@ pub mod rfid;
 pub mod scanner;
 pub mod fingerprint;
 pub mod printer;
+pub mod idcard;
 pub mod simulate;
 
 #[derive(Subcommand)]
@@ -23,6 +24,8 @@ pub enum Command {
     Transports,
     /// Run a protocol-true device simulator on a pseudo-terminal.
     Simulate(simulate::SimulateArgs),
+    /// ID-card reader (GA/T 467 SAM): read a card, bench.
+    Idcard(idcard::IdCardArgs),
     /// Receipt printer (ESC/POS): status.
     Printer(printer::PrinterArgs),
     /// Print on the receipt printer: receipt FILE.json.
@@ -51,6 +54,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Simulate(args) => simulate::run(args),
+        Command::Idcard(args) => idcard::run(args),
         Command::Printer(args) => printer::run_printer(args),
         Command::Print(args) => printer::run_print(args),
         Command::Fingerprint(args) => fingerprint::run(args),

@@ -28,6 +28,7 @@ pub struct SimulateArgs {
 pub fn run(args: SimulateArgs) -> Result<(), CliError> {
     // One arm per simulator; each device module offers `simulate(&SimulateArgs)`.
     match args.device.as_str() {
+        "idcard" => crate::cmd::idcard::simulate(&args),
         "fingerprint" => crate::cmd::fingerprint::simulate(&args),
         "printer" => crate::cmd::printer::simulate(&args),
         "rfid" | "rfid-feig" | "rfid-rr3036" => crate::cmd::rfid::simulate(&args),
