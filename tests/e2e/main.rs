@@ -6,3 +6,4 @@ mod rfid;
 mod queue;
 mod scanner;
 mod fingerprint;
+mod upload;

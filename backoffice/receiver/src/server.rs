@@ -48,7 +48,11 @@ impl IdempotencyCache {
     }
 
     fn put(&mut self, key: String, fingerprint: [u8; 32], answer: String) {
-        if self.answers.insert(key.clone(), (fingerprint, answer)).is_none() {
+        if self
+            .answers
+            .insert(key.clone(), (fingerprint, answer))
+            .is_none()
+        {
             self.order.push_back(key);
             while self.order.len() > self.capacity {
                 if let Some(old) = self.order.pop_front() {
@@ -153,15 +157,18 @@ async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
         );
     };
     let fingerprint = kiosk_queue::record::sha256(&body);
-    if let Some((fp, answer)) = st.idempotency.lock().map(|c| c.get(&key).cloned()).ok().flatten() {
-        if fp == fingerprint {
-            return json_answer(answer);
-        }
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_conflict",
-            "Idempotency-Key reused with a different body",
-        );
+    // Same key and same body: replay the stored answer. Same key, other body (the terminal's
+    // key names only the seq range, and the checkpoint may have moved): process it afresh;
+    // per-record dedup keeps that safe (PROTOCOL.md §7.3).
+    if let Some((fp, answer)) = st
+        .idempotency
+        .lock()
+        .map(|c| c.get(&key).cloned())
+        .ok()
+        .flatten()
+        && fp == fingerprint
+    {
+        return json_answer(answer);
     }
     let req: UploadRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -13,6 +13,7 @@ pub mod fingerprint;
 pub mod printer;
 pub mod idcard;
 pub mod simulate;
+pub mod sync;
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -36,6 +37,8 @@ pub enum Command {
     Rfid(rfid::RfidArgs),
     /// Code scanner: read from a serial scanner or a camera, decode QR codes in an image.
     Scanner(scanner::ScannerArgs),
+    /// Upload the signed offline queue to a back office now; `sync bench` measures a drain.
+    Sync(sync::SyncArgs),
 }
 
 pub fn run(command: Command) -> Result<(), CliError> {
@@ -60,5 +63,6 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Scanner(args) => scanner::run(args),
         Command::Rfid(args) => rfid::run(args),
+        Command::Sync(args) => sync::run(args),
     }
 }
