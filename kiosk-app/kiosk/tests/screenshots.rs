@@ -1,0 +1,150 @@
+//! Golden screenshots rendered by Slint's software renderer through the testing backend (no
+//! display): attract and home, in zh-CN, in English and in elder mode, compared with the PNGs in
+//! `fixtures/screenshots/` with a small tolerance. Regenerate after an intended change with
+//! `KIOSK_UPDATE_SCREENSHOTS=1 cargo test -p kiosk --test screenshots` and look at the result.
+//!
+//! Text comes from the system's Noto Sans CJK (Debian `fonts-noto-cjk`); a machine without it
+//! renders other glyphs, so the comparison is skipped (with a note) when the font is missing.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use i_slint_backend_testing::{ElementHandle, TestingBackend, TestingBackendOptions};
+use kiosk::ui::App;
+use kiosk::{Kiosk, Playlist};
+use kiosk_devices::profile::Profile;
+use slint::{ComponentHandle, LogicalSize};
+
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 800;
+/// Largest mean per-channel difference (0–255) accepted, and largest share of pixels that may
+/// differ by more than 64 in some channel.
+const MAX_MEAN_DIFF: f64 = 1.0;
+const MAX_CHANGED_SHARE: f64 = 0.005;
+const CJK_FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/screenshots")
+}
+
+fn press(app: &App, label: &str) {
+    use i_slint_backend_testing::AccessibleRole;
+    let found: Vec<_> = ElementHandle::find_by_accessible_label(app, label)
+        .filter(|e| {
+            matches!(
+                e.accessible_role(),
+                Some(AccessibleRole::Button | AccessibleRole::Switch)
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one control labelled {label:?}");
+    found[0].invoke_accessible_default_action();
+}
+
+fn snapshot(app: &App) -> Vec<u8> {
+    let buffer = app.window().take_snapshot().expect("software snapshot");
+    assert_eq!((buffer.width(), buffer.height()), (WIDTH, HEIGHT));
+    buffer.as_bytes().to_vec()
+}
+
+/// Compares with the golden file, or writes it when updating. Returns a failure message.
+fn check(name: &str, rgba: &[u8], update: bool) -> Option<String> {
+    let path = golden_dir().join(format!("{name}.png"));
+    if update {
+        std::fs::create_dir_all(golden_dir()).unwrap();
+        image::save_buffer(&path, rgba, WIDTH, HEIGHT, image::ExtendedColorType::Rgba8).unwrap();
+        return None;
+    }
+    let golden = match image::open(&path) {
+        Ok(img) => img.to_rgba8(),
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    if golden.dimensions() != (WIDTH, HEIGHT) {
+        return Some(format!("{name}: golden is {:?}", golden.dimensions()));
+    }
+    let (mut sum, mut changed) = (0u64, 0usize);
+    for (a, b) in rgba.chunks_exact(4).zip(golden.as_raw().chunks_exact(4)) {
+        let diffs: Vec<u8> = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).collect();
+        sum += diffs.iter().map(|d| u64::from(*d)).sum::<u64>();
+        if diffs.iter().any(|d| *d > 64) {
+            changed += 1;
+        }
+    }
+    let mean = sum as f64 / rgba.len() as f64;
+    let share = changed as f64 / (rgba.len() / 4) as f64;
+    if mean > MAX_MEAN_DIFF || share > MAX_CHANGED_SHARE {
+        let actual = std::env::temp_dir().join(format!("kiosk-{name}.actual.png"));
+        image::save_buffer(
+            &actual,
+            rgba,
+            WIDTH,
+            HEIGHT,
+            image::ExtendedColorType::Rgba8,
+        )
+        .unwrap();
+        return Some(format!(
+            "{name}: mean diff {mean:.3}, {:.3}% pixels changed; actual saved to {}",
+            share * 100.0,
+            actual.display()
+        ));
+    }
+    None
+}
+
+#[test]
+fn golden_screenshots() {
+    if !Path::new(CJK_FONT).exists() {
+        eprintln!("{CJK_FONT} missing (Debian fonts-noto-cjk); screenshots not compared");
+        return;
+    }
+    slint::platform::set_platform(Box::new(TestingBackend::new(TestingBackendOptions {
+        mock_time: true,
+        threading: false,
+        renderer_name: Some("software".into()),
+    })))
+    .unwrap();
+    let update = std::env::var_os("KIOSK_UPDATE_SCREENSHOTS").is_some();
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/profiles");
+    let profile = Profile::find("library-selfcheck", &[dir])
+        .unwrap()
+        .simulated();
+    let app = App::new().unwrap();
+    app.window()
+        .set_size(LogicalSize::new(WIDTH as f32, HEIGHT as f32));
+    app.show().unwrap();
+    let now = Rc::new(Cell::new(Instant::now()));
+    let clock = now.clone();
+    let kiosk = Kiosk::attach(
+        &app,
+        &profile,
+        Playlist::demo(now.get()),
+        Rc::new(move || clock.get()),
+    )
+    .unwrap();
+
+    let mut failures = Vec::new();
+    let mut shot = |name: &str| {
+        if let Some(f) = check(name, &snapshot(&app), update) {
+            failures.push(f);
+        }
+    };
+    shot("attract-zh-CN");
+    press(&app, "开始");
+    shot("home-zh-CN");
+    press(&app, "English");
+    shot("home-en");
+    press(&app, "Finish");
+    press(&app, "English");
+    shot("attract-en");
+    press(&app, "中文");
+    press(&app, "长辈模式");
+    shot("attract-elder-zh-CN");
+    press(&app, "开始");
+    shot("home-elder-zh-CN");
+    press(&app, "结束");
+    drop(kiosk);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,284 @@
+//! Headless UI tests with Slint's testing backend. The platform and the selected translation
+//! are process-wide, so this binary has ONE test that runs the scenarios in order on one window;
+//! each scenario leaves the kiosk on its attract screen.
+//!
+//! Elements are found by their accessible labels (what the spoken mode will read), time is a fake
+//! clock moved by hand, and the session's idle ticks are driven directly.
+
+use std::cell::Cell;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use i_slint_backend_testing::{ElementHandle, ElementQuery};
+use kiosk::ui::{App, AppState, Page, Theme};
+use kiosk::{Announcement, Kiosk, Playlist};
+use kiosk_devices::profile::Profile;
+use slint::{ComponentHandle, LogicalSize};
+
+struct Harness {
+    app: App,
+    kiosk: Kiosk,
+    now: Rc<Cell<Instant>>,
+}
+
+impl Harness {
+    fn new(profile: &str) -> Harness {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/profiles");
+        let profile = Profile::find(profile, &[dir]).unwrap().simulated();
+        let app = App::new().unwrap();
+        app.window().set_size(LogicalSize::new(1280., 800.));
+        let now = Rc::new(Cell::new(Instant::now()));
+        let clock = now.clone();
+        let kiosk = Kiosk::attach(
+            &app,
+            &profile,
+            Playlist::demo(now.get()),
+            Rc::new(move || clock.get()),
+        )
+        .unwrap();
+        Harness { app, kiosk, now }
+    }
+
+    fn advance(&self, secs: u64) {
+        self.now.set(self.now.get() + Duration::from_secs(secs));
+        self.kiosk.tick();
+    }
+
+    fn find(&self, label: &str) -> Vec<ElementHandle> {
+        ElementHandle::find_by_accessible_label(&self.app, label).collect()
+    }
+
+    fn has(&self, label: &str) -> bool {
+        !self.find(label).is_empty()
+    }
+
+    /// Presses the one button or switch with this accessible label (texts on screen, such as an
+    /// announcement titled like a button, are not pressable).
+    fn press(&self, label: &str) {
+        use i_slint_backend_testing::AccessibleRole;
+        let found: Vec<_> = self
+            .find(label)
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e.accessible_role(),
+                    Some(AccessibleRole::Button | AccessibleRole::Switch)
+                )
+            })
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one control labelled {label:?}, got {}",
+            found.len()
+        );
+        found[0].invoke_accessible_default_action();
+    }
+
+    fn state(&self) -> AppState<'_> {
+        self.app.global::<AppState>()
+    }
+
+    /// Every button and switch on screen: non-empty label, touch target at least `min` px.
+    fn check_actionable(&self, min: f32) {
+        let mut count = 0;
+        for role in [
+            i_slint_backend_testing::AccessibleRole::Button,
+            i_slint_backend_testing::AccessibleRole::Switch,
+        ] {
+            for e in ElementQuery::from_root(&self.app)
+                .match_accessible_role(role)
+                .find_all()
+            {
+                let label = e.accessible_label().unwrap_or_default();
+                assert!(
+                    !label.trim().is_empty(),
+                    "an actionable element has no label"
+                );
+                let size = e.size();
+                assert!(
+                    size.width >= min && size.height >= min,
+                    "{label:?} is {}x{}, below {min} px",
+                    size.width,
+                    size.height
+                );
+                count += 1;
+            }
+        }
+        assert!(count >= 3, "expected buttons on screen, found {count}");
+    }
+}
+
+/// WCAG relative luminance contrast ratio of two colours.
+fn contrast(a: slint::Color, b: slint::Color) -> f64 {
+    fn lum(c: slint::Color) -> f64 {
+        let ch = |v: u8| {
+            let v = f64::from(v) / 255.0;
+            if v <= 0.03928 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * ch(c.red()) + 0.7152 * ch(c.green()) + 0.0722 * ch(c.blue())
+    }
+    let (la, lb) = (lum(a), lum(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+fn start_session_in_chinese(h: &Harness) {
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert_eq!(
+        h.state().get_language(),
+        "zh-CN",
+        "zh-CN is the default at start"
+    );
+    assert!(h.has("请轻触屏幕或刷卡开始") || h.has("开始"));
+    h.check_actionable(60.0);
+    h.press("开始");
+    assert_eq!(h.state().get_page(), Page::Home);
+    assert!(h.kiosk.with_session(|s| s.is_active()));
+    assert!(h.has("请选择服务"), "home title in Chinese");
+    assert!(h.has("办事指南"), "gov-terminal services listed");
+    h.check_actionable(60.0);
+    h.press("结束");
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert!(!h.kiosk.with_session(|s| s.is_active()));
+}
+
+fn switch_language(h: &Harness) {
+    h.press("开始");
+    h.press("English");
+    assert_eq!(h.state().get_language(), "en");
+    assert!(h.has("Choose a service") && !h.has("请选择服务"));
+    assert!(h.has("Service guide"));
+    h.press("中文");
+    assert!(h.has("请选择服务") && !h.has("Choose a service"));
+    // English again, then finishing returns to the profile's default language.
+    h.press("English");
+    h.press("Finish");
+    assert_eq!(h.state().get_language(), "zh-CN");
+    assert!(h.has("开始") && !h.has("Start"));
+}
+
+fn toggle_elder_mode(h: &Harness) {
+    let normal_body = h.app.global::<Theme>().get_body_size();
+    // Reachable on the attract screen: the choice carries into the session started next.
+    h.press("长辈模式");
+    assert!(h.state().get_elder_mode());
+    assert_eq!(h.state().get_page(), Page::Attract);
+    let theme = h.app.global::<Theme>();
+    assert!(theme.get_body_size() > normal_body);
+    // 18 pt body and 30 pt main actions (1 pt = 4/3 px), 60 px targets (devices.md §6.1).
+    assert!(theme.get_body_size() >= 24.0);
+    assert!(theme.get_action_size() >= 40.0);
+    assert!(theme.get_touch_target() >= 60.0);
+    h.check_actionable(theme.get_touch_target());
+    h.press("开始");
+    assert_eq!(h.state().get_page(), Page::Home);
+    assert!(h.state().get_elder_mode());
+    let switch = h.find("长辈模式");
+    assert_eq!(switch[0].accessible_checked(), Some(true));
+    h.check_actionable(theme.get_touch_target());
+    h.press("长辈模式");
+    assert!(!h.state().get_elder_mode());
+    h.press("结束");
+}
+
+fn idle_timeout_wipes_the_session(h: &Harness) {
+    h.press("开始");
+    h.press("English");
+    h.press("Elder mode");
+    h.kiosk.with_session_mut(|s| {
+        let data = s.data_mut().unwrap();
+        data.holder_name = "王五".into();
+        data.holder_id = "11010519491231002X".into();
+    });
+    // gov-terminal: elder_idle_secs = 150, countdown_secs = 15.
+    h.advance(149);
+    assert_eq!(h.state().get_countdown(), 0);
+    h.advance(1);
+    assert_eq!(h.state().get_countdown(), 15);
+    assert!(h.has("Are you still there?"));
+    // Any touch cancels the countdown.
+    h.press("I am still here");
+    assert_eq!(h.state().get_countdown(), 0);
+    assert!(!h.has("Are you still there?"));
+    h.advance(150);
+    assert_eq!(h.state().get_countdown(), 15);
+    h.advance(10);
+    assert_eq!(h.state().get_countdown(), 5);
+    h.advance(5);
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert_eq!(h.state().get_countdown(), 0);
+    assert_eq!(h.state().get_language(), "zh-CN");
+    assert!(!h.state().get_elder_mode());
+    assert!(h.kiosk.with_session(|s| s.data().is_none()));
+}
+
+fn emergency_takes_over_the_attract_screen(h: &Harness) {
+    assert!(!h.state().get_emergency());
+    h.kiosk
+        .raise_emergency(Announcement::plain("消防演练", "请从最近的出口离开"));
+    assert!(h.state().get_emergency());
+    assert!(h.has("紧急通知: 消防演练"));
+    // It holds through ticks that would rotate the playlist.
+    h.advance(60);
+    assert_eq!(h.state().get_announcement_title(), "消防演练");
+    h.kiosk.clear_emergency();
+    assert!(!h.state().get_emergency());
+}
+
+fn carousel_rotates_but_not_in_elder_mode(h: &Harness) {
+    let first = h.state().get_announcement_index();
+    h.advance(8);
+    assert_ne!(h.state().get_announcement_index(), first);
+    h.press("长辈模式");
+    let held = h.state().get_announcement_index();
+    h.advance(30);
+    assert_eq!(h.state().get_announcement_index(), held);
+    // Nobody started a session: elder mode falls back to the default after its idle period.
+    h.advance(150);
+    assert!(!h.state().get_elder_mode());
+}
+
+fn theme_contrast(h: &Harness) {
+    for elder in [false, true] {
+        h.state().set_elder_mode(elder);
+        let t = h.app.global::<Theme>();
+        for (what, fg, bg) in [
+            ("text", t.get_text(), t.get_background()),
+            ("text on surface", t.get_text(), t.get_surface()),
+            ("muted text", t.get_muted_text(), t.get_surface()),
+            ("button", t.get_on_primary(), t.get_primary()),
+            ("tile", t.get_primary(), t.get_surface()),
+            ("alert", t.get_on_alert(), t.get_alert()),
+        ] {
+            let ratio = contrast(fg, bg);
+            assert!(
+                ratio >= 4.5,
+                "{what} contrast {ratio:.2} < 4.5 (elder {elder})"
+            );
+        }
+    }
+    h.state().set_elder_mode(false);
+}
+
+#[test]
+fn kiosk_ui_scenarios() {
+    i_slint_backend_testing::init_no_event_loop();
+    let h = Harness::new("gov-terminal");
+    start_session_in_chinese(&h);
+    switch_language(&h);
+    toggle_elder_mode(&h);
+    idle_timeout_wipes_the_session(&h);
+    emergency_takes_over_the_attract_screen(&h);
+    carousel_rotates_but_not_in_elder_mode(&h);
+    theme_contrast(&h);
+
+    // The library profile lists its own services.
+    let lib = Harness::new("library-selfcheck");
+    lib.press("开始");
+    assert!(lib.has("借书") && lib.has("还书") && !lib.has("办事指南"));
+}
