@@ -111,7 +111,7 @@ fn uid_at(b: &[u8]) -> Result<Uid, ReaderError> {
 }
 
 /// The frame body between the header and the CRC, after checking LEN and CRC.
-fn body<'a>(frame: &'a [u8], header: usize) -> Result<&'a [u8], ReaderError> {
+fn body(frame: &[u8], header: usize) -> Result<&[u8], ReaderError> {
     let len = *frame.first().ok_or(ReaderError::BadLength(0))? as usize;
     if len != frame.len() || len < header + 2 {
         return Err(ReaderError::BadLength(len));

@@ -178,7 +178,7 @@ pub fn decode(data: &[u8]) -> Result<LibraryData, TagDataError> {
 
 fn parse_set(t: &str) -> Result<SetInfo, TagDataError> {
     let bad = || TagDataError::BadValue("set information");
-    if t.len() < 2 || t.len() % 2 != 0 || !t.bytes().all(|b| b.is_ascii_digit()) {
+    if t.len() < 2 || !t.len().is_multiple_of(2) || !t.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let (total, part) = t.split_at(t.len() / 2);
