@@ -58,7 +58,13 @@ impl Receiver {
 
     fn enroll(&self, queue: &Queue) {
         let out = Command::new(binary("kiosk-backoffice"))
-            .args(["enroll", "--db", &self.db_url(), "--terminal", queue.terminal()])
+            .args([
+                "enroll",
+                "--db",
+                &self.db_url(),
+                "--terminal",
+                queue.terminal(),
+            ])
             .args(["--public-key", &queue.genesis_key().unwrap().to_hex()])
             .output()
             .unwrap();
@@ -96,8 +102,11 @@ fn queue_in(dir: &Path, terminal: &str) -> Arc<Queue> {
 
 fn fill(q: &Queue, kind: &str, from: u64, to: u64) {
     for i in from..=to {
-        q.enqueue(kind, &serde_json::json!({ "item": format!("39000{i:08}"), "n": i }))
-            .unwrap();
+        q.enqueue(
+            kind,
+            &serde_json::json!({ "item": format!("39000{i:08}"), "n": i }),
+        )
+        .unwrap();
     }
 }
 
@@ -167,7 +176,14 @@ fn enqueue_sync_until_empty_stores_each_record_once_in_order() {
     assert_eq!(report["receiver_high_water"], 45);
 
     // A second run finds nothing to send.
-    let out = kioskctl(&["sync", "--db", db.to_str().unwrap(), "--to", &rx.url(), "--json"]);
+    let out = kioskctl(&[
+        "sync",
+        "--db",
+        db.to_str().unwrap(),
+        "--to",
+        &rx.url(),
+        "--json",
+    ]);
     assert!(out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["batches"], 0);
@@ -188,7 +204,10 @@ fn sync_cli_reports_bad_arguments_and_an_unreachable_receiver() {
     assert_eq!(out.status.code(), Some(2));
     // Nothing listens on this port: the drain gives up after the failure budget, nothing is
     // marked sent.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let out = kioskctl(&[
         "sync",
         "--db",
@@ -388,8 +407,18 @@ fn faults_on_the_way_never_lose_or_double_a_record() {
     fill(&q, "library.checkout", 1, 40);
     use Fault::*;
     let script = vec![
-        Error500, Pass, Hang, DropAnswer, Reset, Pass, DropAnswer, Unavailable, DropAnswer, Pass,
-        Error500, DropAnswer,
+        Error500,
+        Pass,
+        Hang,
+        DropAnswer,
+        Reset,
+        Pass,
+        DropAnswer,
+        Unavailable,
+        DropAnswer,
+        Pass,
+        Error500,
+        DropAnswer,
     ];
     let proxy = Proxy::start(rx.addr, script, Pass);
     let status = rt().block_on(async {
@@ -488,7 +517,10 @@ fn a_4xx_for_a_whole_batch_is_narrowed_to_the_one_record() {
     // the uploader reports that instead of skipping.
     assert!(result.is_err());
     let quarantined = q.quarantined().unwrap();
-    assert_eq!(quarantined.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(
+        quarantined.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![3]
+    );
     assert!(quarantined[0].reason.contains("422"));
     assert_eq!(rx.stored(q.terminal()).len(), 2);
     assert_eq!(q.stats().unwrap().pending, 3);
@@ -499,7 +531,11 @@ fn a_4xx_for_a_whole_batch_is_narrowed_to_the_one_record() {
 
 fn post(url: &str, req: &UploadRequest) -> (u16, Option<UploadResponse>) {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let key = format!("{}-{}", req.idempotency_key(), N.fetch_add(1, Ordering::SeqCst));
+    let key = format!(
+        "{}-{}",
+        req.idempotency_key(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
     rt().block_on(async {
         let resp = reqwest::Client::new()
             .post(format!("{url}/v1/records"))
@@ -551,7 +587,10 @@ fn tampered_records_are_refused_with_the_precise_reason() {
     let t = q.terminal().to_string();
 
     // Reordered pair: 2 before 1 → reordered, and the rest of the request with it.
-    let (code, resp) = post(&rx.url(), &request(&t, wire(&[recs[1].clone(), recs[0].clone()])));
+    let (code, resp) = post(
+        &rx.url(),
+        &request(&t, wire(&[recs[1].clone(), recs[0].clone()])),
+    );
     assert_eq!(code, 200);
     assert_eq!(
         reasons(&resp.unwrap()),
@@ -638,8 +677,12 @@ fn a_rolled_back_terminal_database_is_detected_by_its_checkpoint() {
     req.checkpoint = Some(old_cp.to_wire().unwrap());
     let (code, resp) = post(&rx.url(), &req);
     assert_eq!(code, 200);
-    assert!(resp.unwrap().results.iter().all(|r| r.status
-        == kiosk_queue::protocol::RecordStatus::Duplicate));
+    assert!(
+        resp.unwrap()
+            .results
+            .iter()
+            .all(|r| r.status == kiosk_queue::protocol::RecordStatus::Duplicate)
+    );
     let (code, _) = post(&rx.url(), &request(&t, wire(&recs[5..])));
     assert_eq!(code, 403, "terminal blocked after rollback evidence");
     let mut s = open_store(&rx.db_url()).unwrap();

@@ -16,8 +16,7 @@ use kiosk_queue::verify::{
 };
 
 use crate::store::{
-    Alert, Commit, RecordStore, StoreError, StoredRecord, StoredStatus, TerminalKey,
-    TerminalState,
+    Alert, Commit, RecordStore, StoreError, StoredRecord, StoredStatus, TerminalKey, TerminalState,
 };
 use kiosk_queue::protocol::{RecordResult, RecordStatus, UploadRequest, UploadResponse};
 
@@ -32,7 +31,10 @@ impl Policy {
     fn refuses(&self, kind: &str) -> Option<String> {
         if kind == KIND_KEY_ROTATION
             || self.accept_kinds.is_empty()
-            || self.accept_kinds.iter().any(|p| kind.starts_with(p.as_str()))
+            || self
+                .accept_kinds
+                .iter()
+                .any(|p| kind.starts_with(p.as_str()))
         {
             None
         } else {
@@ -227,9 +229,10 @@ pub fn ingest(
                 });
             }
             Err(VerifyError::SequenceGap { expected, found }) => {
-                let later = decoded[index + 1..]
-                    .iter()
-                    .any(|r| r.as_ref().is_ok_and(|r| r.decode_body().is_ok_and(|b| b.seq == expected)));
+                let later = decoded[index + 1..].iter().any(|r| {
+                    r.as_ref()
+                        .is_ok_and(|r| r.decode_body().is_ok_and(|b| b.seq == expected))
+                });
                 let e = if later {
                     VerifyError::Reordered { expected, found }
                 } else {

@@ -6,7 +6,11 @@ use kiosk_backoffice::{Limits, Policy, TerminalKey, open};
 use kiosk_queue::keys::PublicKey;
 
 #[derive(Parser)]
-#[command(name = "kiosk-backoffice", version, about = "Reference receiver for signed kiosk records")]
+#[command(
+    name = "kiosk-backoffice",
+    version,
+    about = "Reference receiver for signed kiosk records"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

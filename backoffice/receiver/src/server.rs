@@ -137,7 +137,10 @@ fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response 
 fn json_answer(body: String) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()
@@ -187,9 +190,10 @@ async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
     let request_id = format!("{key}#{n}");
     let st2 = st.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let mut store = st2.store.lock().map_err(|_| {
-            IngestError::Store(StoreError::Corrupt("store lock poisoned".into()))
-        })?;
+        let mut store = st2
+            .store
+            .lock()
+            .map_err(|_| IngestError::Store(StoreError::Corrupt("store lock poisoned".into())))?;
         ingest(store.as_mut(), &st2.policy, &request_id, &req)
     })
     .await;
@@ -227,11 +231,7 @@ async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
     let answer = match serde_json::to_string(&resp) {
         Ok(a) => a,
         Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-            );
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
         }
     };
     if let Ok(mut c) = st.idempotency.lock() {

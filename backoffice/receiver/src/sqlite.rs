@@ -57,7 +57,9 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") && path != ":memory:" {
-            return Err(StoreError::Corrupt(format!("journal_mode is {mode}, not wal")));
+            return Err(StoreError::Corrupt(format!(
+                "journal_mode is {mode}, not wal"
+            )));
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;

@@ -39,7 +39,9 @@ impl Backlog {
     pub fn oldest_age(&self, now: SystemTime) -> Option<Duration> {
         let oldest = self.oldest_wall_ms?;
         let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis() as i64;
-        Some(Duration::from_millis(now_ms.saturating_sub(oldest).max(0) as u64))
+        Some(Duration::from_millis(
+            now_ms.saturating_sub(oldest).max(0) as u64
+        ))
     }
 }
 
@@ -407,7 +409,8 @@ impl Uploader {
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => {
-                    self.status.send_modify(|s| s.last_error = Some(e.to_string()));
+                    self.status
+                        .send_modify(|s| s.last_error = Some(e.to_string()));
                     return Err(e);
                 }
             }

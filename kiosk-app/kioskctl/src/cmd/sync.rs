@@ -122,7 +122,9 @@ pub fn run(args: SyncArgs) -> Result<(), CliError> {
         )));
     }
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        return Err(CliError::usage("--timeout must be a positive number of seconds"));
+        return Err(CliError::usage(
+            "--timeout must be a positive number of seconds",
+        ));
     }
     let queue = open_queue(&db, false)?;
     let terminal = queue.terminal().to_string();
@@ -252,7 +254,13 @@ fn bench(b: BenchArgs) -> Result<(), CliError> {
     let recv_db = format!("sqlite:{}", dir.join("receiver.db").display());
     let t0 = Instant::now();
     let fill = Command::new(&me)
-        .args(["sync", "bench-fill", "--records", &b.records.to_string(), "--db"])
+        .args([
+            "sync",
+            "bench-fill",
+            "--records",
+            &b.records.to_string(),
+            "--db",
+        ])
         .arg(&queue_db)
         .output()
         .map_err(|e| CliError::failed(e.to_string()))?;
@@ -270,7 +278,15 @@ fn bench(b: BenchArgs) -> Result<(), CliError> {
         words.next().unwrap_or_default().to_string(),
     );
     let enrol = Command::new(&backoffice)
-        .args(["enroll", "--db", &recv_db, "--terminal", &terminal, "--public-key", &key])
+        .args([
+            "enroll",
+            "--db",
+            &recv_db,
+            "--terminal",
+            &terminal,
+            "--public-key",
+            &key,
+        ])
         .output()
         .map_err(|e| CliError::failed(e.to_string()))?;
     if !enrol.status.success() {
@@ -288,7 +304,10 @@ fn bench(b: BenchArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::failed(e.to_string()))?;
     let addr = {
         use std::io::BufRead;
-        let stdout = server.stdout.take().ok_or_else(|| CliError::failed("no stdout"))?;
+        let stdout = server
+            .stdout
+            .take()
+            .ok_or_else(|| CliError::failed("no stdout"))?;
         let mut line = String::new();
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
