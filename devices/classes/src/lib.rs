@@ -7,23 +7,23 @@
 //! [`ErrorKind::Unsupported`], not separate giant traits.
 
 pub mod fingerprint;
-pub mod printer;
 pub mod health;
 pub mod idcard;
+pub mod printer;
 pub mod profile;
-pub mod scanner;
 pub mod rfid;
+pub mod scanner;
 pub mod supervisor;
 
 pub use fingerprint::{FingerprintError, FingerprintOptions, FingerprintReader, SynochipReader};
-pub use printer::{EscPosPrinter, PrinterError, ReceiptPrinter};
 pub use health::{
     Availability, Counters, DeviceClass, DeviceFault, DeviceInfo, DeviceState, ErrorKind, HasKind,
     Health,
 };
 pub use idcard::{CardPoller, IdCardError, IdCardReader, SamOptions, SamReader};
-pub use rfid::{HfReader, RfidError, RfidOptions, RfidReader};
+pub use printer::{EscPosPrinter, PrinterError, ReceiptPrinter};
 pub use profile::{DeviceEntry, Profile, ProfileError, TerminalKind};
+pub use rfid::{HfReader, RfidError, RfidOptions, RfidReader};
 #[cfg(feature = "camera")]
 pub use scanner::CameraScanner;
 pub use scanner::{CodeScanner, CodeSource, ScannedCode, ScannerError, SerialScanner};

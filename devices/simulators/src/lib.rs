@@ -6,16 +6,16 @@
 //! `kioskctl --port` names); [`SerialSim`] runs a [`SerialDevice`] on it in a thread and can
 //! unplug and replug it, as pulling a USB-serial cable does.
 
-pub mod idcard;
 pub mod fingerprint;
+pub mod idcard;
 pub mod printer;
 pub mod pty;
 pub mod rfid;
 pub mod runner;
 pub mod scanner;
 
-pub use idcard::{IdCardScenario, IdCardSim, IdCardSimHandle};
 pub use fingerprint::{FingerprintScenario, FingerprintSim, FingerprintSimHandle};
+pub use idcard::{IdCardScenario, IdCardSim, IdCardSimHandle};
 pub use printer::{PrinterScenario, PrinterSim, PrinterSimOptions, SimPrinterState, StatePatch};
 pub use pty::SimPort;
 pub use rfid::{RfidPad, RfidPadSim, RfidScenario, SimTag};

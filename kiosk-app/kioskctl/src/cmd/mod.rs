@@ -5,13 +5,13 @@ use clap::Subcommand;
 use crate::cli::CliError;
 
 // One module per subcommand family; add yours here and in `Command` and `run` below.
+pub mod fingerprint;
+pub mod idcard;
 pub mod keys;
 pub mod outbox;
+pub mod printer;
 pub mod rfid;
 pub mod scanner;
-pub mod fingerprint;
-pub mod printer;
-pub mod idcard;
 pub mod simulate;
 pub mod sync;
 
@@ -31,10 +31,10 @@ pub enum Command {
     Printer(printer::PrinterArgs),
     /// Print on the receipt printer: receipt FILE.json.
     Print(printer::PrintArgs),
-    /// Fingerprint module (R30x/AS608/R503): info, enroll, search, delete.
-    Fingerprint(fingerprint::FingerprintArgs),
     /// RFID pad (ISO 15693, FEIG ISO-Host or RR3036): inventory, secure, bench.
     Rfid(rfid::RfidArgs),
+    /// Fingerprint module (R30x/AS608/R503): info, enroll, search, delete.
+    Fingerprint(fingerprint::FingerprintArgs),
     /// Code scanner: read from a serial scanner or a camera, decode QR codes in an image.
     Scanner(scanner::ScannerArgs),
     /// Upload the signed offline queue to a back office now; `sync bench` measures a drain.
@@ -60,9 +60,9 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Idcard(args) => idcard::run(args),
         Command::Printer(args) => printer::run_printer(args),
         Command::Print(args) => printer::run_print(args),
+        Command::Rfid(args) => rfid::run(args),
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Scanner(args) => scanner::run(args),
-        Command::Rfid(args) => rfid::run(args),
         Command::Sync(args) => sync::run(args),
     }
 }

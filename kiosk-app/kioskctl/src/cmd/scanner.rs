@@ -171,12 +171,16 @@ fn read(a: ReadArgs) -> Result<(), CliError> {
 
 #[cfg(not(feature = "camera"))]
 fn decode(_: DecodeArgs) -> Result<(), CliError> {
-    Err(CliError::usage("this kioskctl was built without the camera feature (OpenCV)"))
+    Err(CliError::usage(
+        "this kioskctl was built without the camera feature (OpenCV)",
+    ))
 }
 
 #[cfg(not(feature = "camera"))]
 fn camera(_: CameraArgs) -> Result<(), CliError> {
-    Err(CliError::usage("this kioskctl was built without the camera feature (OpenCV)"))
+    Err(CliError::usage(
+        "this kioskctl was built without the camera feature (OpenCV)",
+    ))
 }
 
 #[cfg(feature = "camera")]
