@@ -153,11 +153,19 @@ fn chinese_receipt_with_qr_over_pty_and_tcp() {
         let got = rig.sim.wait_for_receipts(i + 1, Duration::from_secs(3));
         assert_eq!(got.len(), i + 1, "over {spec}");
         let r = &got[i];
-        assert_eq!(r.text_lines(), ["您好，欢迎光临", "借书凭条 No. 42"], "over {spec}");
+        assert_eq!(
+            r.text_lines(),
+            ["您好，欢迎光临", "借书凭条 No. 42"],
+            "over {spec}"
+        );
         assert_eq!(r.qr_payloads(), ["https://lib.example/r/42?借"]);
         assert_eq!(r.cut(), Some(Cut::Partial));
     }
-    assert!(rig.sim.parse_errors().is_empty(), "{:?}", rig.sim.parse_errors());
+    assert!(
+        rig.sim.parse_errors().is_empty(),
+        "{:?}",
+        rig.sim.parse_errors()
+    );
 }
 
 #[test]
@@ -181,7 +189,10 @@ fn status_scenarios_over_pty_and_tcp() {
         let s = p.status().unwrap();
         assert_eq!(s.paper, PaperLevel::Out);
         assert!(!s.online && s.stopped_paper_end);
-        assert_eq!(s.to_real_time(), hex_fixture("escpos/status-paper-out.hex")[..]);
+        assert_eq!(
+            s.to_real_time(),
+            hex_fixture("escpos/status-paper-out.hex")[..]
+        );
 
         rig.sim.set_state(&StatePatch {
             paper: Some(PaperLevel::Ok),
@@ -199,9 +210,16 @@ fn status_scenarios_over_pty_and_tcp() {
 fn printing_is_refused_when_paper_runs_out() {
     // The scenario empties the roll once the first receipt is cut.
     let rig = Rig::start(scenario("paper-out"));
+    // The roll runs out as this receipt is cut: the check after sending reports it.
     let mut p = EscPosPrinter::open(&rig.serial()).unwrap();
-    p.print(&chinese_receipt()).unwrap();
-    assert_eq!(rig.sim.wait_for_receipts(1, Duration::from_secs(3)).len(), 1);
+    let err = p.print(&chinese_receipt()).unwrap_err();
+    assert!(matches!(err, PrinterError::PaperOut(_)), "{err}");
+    assert!(err.to_string().contains("may be incomplete"), "{err}");
+    drop(p); // serialport holds the tty exclusively
+    assert_eq!(
+        rig.sim.wait_for_receipts(1, Duration::from_secs(3)).len(),
+        1
+    );
     for spec in rig.both() {
         let mut p = EscPosPrinter::open(&spec).unwrap();
         let err = p.print(&chinese_receipt()).unwrap_err();
@@ -209,7 +227,11 @@ fn printing_is_refused_when_paper_runs_out() {
         assert_eq!(err.kind(), ErrorKind::PaperOut);
     }
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(rig.sim.receipts().len(), 1, "nothing printed after paper out");
+    assert_eq!(
+        rig.sim.receipts().len(),
+        1,
+        "nothing printed after paper out"
+    );
 }
 
 #[test]
@@ -223,16 +245,25 @@ fn garbage_status_reply_is_a_typed_error() {
         });
         let err = p.status().unwrap_err();
         assert!(
-            matches!(err, PrinterError::Status(StatusError::Garbage { byte: 0xFF })),
+            matches!(
+                err,
+                PrinterError::Status(StatusError::Garbage { byte: 0xFF })
+            ),
             "{err}"
         );
         assert_eq!(err.kind(), ErrorKind::Protocol);
-        assert_eq!(p.print(&chinese_receipt()).unwrap_err().kind(), ErrorKind::Protocol);
+        assert_eq!(
+            p.print(&chinese_receipt()).unwrap_err().kind(),
+            ErrorKind::Protocol
+        );
         rig.sim.set_state(&StatePatch {
             garbage_replies: Some(false),
             ..Default::default()
         });
-        assert!(p.status().unwrap().online, "recovers once replies are valid");
+        assert!(
+            p.status().unwrap().online,
+            "recovers once replies are valid"
+        );
     }
     // Opening a printer that only answers garbage fails with the same kind.
     let err = EscPosPrinter::open(&rig.tcp()).err();
@@ -264,7 +295,11 @@ fn kioskctl_status_and_print_json() {
     let rig = Rig::start(scenario("paper-near-end"));
     let to = rig.tcp().to_string();
     let out = kioskctl(&["printer", "status", "--to", &to, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"]["paper"], "near-end");
     assert_eq!(v["ready"], true);
@@ -279,7 +314,11 @@ fn kioskctl_status_and_print_json() {
         example.to_str().unwrap(),
         "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["printed"], true);
     let got = rig.sim.wait_for_receipts(1, Duration::from_secs(3));
@@ -293,7 +332,10 @@ fn kioskctl_status_and_print_json() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("not printing") && err.contains("out of paper"), "{err}");
+    assert!(
+        err.contains("not printing") && err.contains("out of paper"),
+        "{err}"
+    );
     let out = kioskctl(&["printer", "status", "--to", &to]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("paper out"));
 }
@@ -351,7 +393,11 @@ fn unplug_mid_operation_with_the_supervisor() {
         "receipt",
         DeviceClass::ReceiptPrinter,
         &spec.to_string(),
-        Box::new(move || EscPosPrinter::open(&opener_spec).map_err(Into::into)),
+        Box::new(move || {
+            EscPosPrinter::open(&opener_spec)
+                .map(Box::new)
+                .map_err(Into::into)
+        }),
     );
     sup.start();
     assert!(matches!(
@@ -359,7 +405,10 @@ fn unplug_mid_operation_with_the_supervisor() {
         Ok(DeviceEvent::Opened { reopen: false, .. })
     ));
     printer.with(|p| p.print(&chinese_receipt())).unwrap();
-    assert_eq!(rig.sim.wait_for_receipts(1, Duration::from_secs(3)).len(), 1);
+    assert_eq!(
+        rig.sim.wait_for_receipts(1, Duration::from_secs(3)).len(),
+        1
+    );
 
     rig.sim.unplug();
     let lost = loop {
@@ -388,7 +437,10 @@ fn unplug_mid_operation_with_the_supervisor() {
     }
     assert!(replugged.elapsed() < Duration::from_secs(2));
     printer.with(|p| p.print(&chinese_receipt())).unwrap();
-    assert_eq!(rig.sim.wait_for_receipts(2, Duration::from_secs(3)).len(), 2);
+    assert_eq!(
+        rig.sim.wait_for_receipts(2, Duration::from_secs(3)).len(),
+        2
+    );
     let h = printer.health();
     assert_eq!(h.availability, Availability::Online);
     assert_eq!(h.counters.unplugs, 1);
