@@ -92,7 +92,7 @@ pub fn demo_book(n: u32, afi: u8) -> SimTag {
         type_of_usage: Some(TypeOfUsage { main: 1, sub: 0 }),
         other: Vec::new(),
     };
-    let model = if n % 2 == 0 {
+    let model = if n.is_multiple_of(2) {
         DataModel::Iso28560_2
     } else {
         DataModel::Iso28560_3
@@ -236,7 +236,7 @@ impl RfidPad {
                 }
                 let start = *first as usize * BLOCK_SIZE;
                 if *block_size as usize != BLOCK_SIZE
-                    || data.len() % BLOCK_SIZE != 0
+                    || !data.len().is_multiple_of(BLOCK_SIZE)
                     || start + data.len() > t.memory.len()
                 {
                     return Err(TagFault::Iso(IsoError::BlockNotAvailable));
