@@ -188,6 +188,8 @@ pub struct TimedEvent {
 /// What a timeline entry does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
+// A scenario holds a handful of these; boxing the card would only complicate the JSON mapping.
+#[allow(clippy::large_enum_variant)]
 pub enum SimAction {
     Place { card: ScenarioCard },
     Remove,

@@ -275,7 +275,7 @@ pub fn run_unplugs(scenario: &ScannerScenario, control: &SimControl) {
 
 fn parse_hex(hex: &str) -> Result<Vec<u8>, String> {
     let digits: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits in '{hex}'"));
     }
     (0..digits.len())
