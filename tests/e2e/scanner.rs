@@ -54,7 +54,11 @@ fn serial_codes_garbage_unplug_and_replug() {
         "scanner",
         DeviceClass::CodeScanner,
         &spec.to_string(),
-        Box::new(move || SerialScanner::open(&open_spec, config()).map(Box::new).map_err(DeviceFault::from)),
+        Box::new(move || {
+            SerialScanner::open(&open_spec, config())
+                .map(Box::new)
+                .map_err(DeviceFault::from)
+        }),
     );
     sup.start();
     assert!(scanner.is_open());
