@@ -24,6 +24,9 @@ cargo fmt --all -- --check
 step "clippy (-D warnings) and tests"
 export RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+# The end-to-end tests drive the real binaries (kioskctl, kiosk-backoffice): build them once here.
+cargo build --workspace --bins
+export KIOSK_TEST_BINS_BUILT=1
 log=$(mktemp)
 status=0
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?

@@ -37,21 +37,27 @@ pub fn parse_hex(text: &str) -> Vec<u8> {
         .collect()
 }
 
-/// The path of a workspace binary built by cargo (e.g. `kioskctl`), building it if needed.
+/// The path of a workspace binary (e.g. `kioskctl`). `packaging/run-tests.sh` builds every binary
+/// before the tests and sets `KIOSK_TEST_BINS_BUILT`; otherwise the one binary asked for is built
+/// here (`cargo build --bin NAME`), not the whole workspace.
 pub fn binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
     let path = target.join("debug").join(name);
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--bins"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "cargo build --bins failed");
-    });
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if std::env::var_os("KIOSK_TEST_BINS_BUILT").is_none() {
+        let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+        if !built.iter().any(|b| b == name) {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--bin", name])
+                .current_dir(workspace_root())
+                .status()
+                .expect("running cargo build");
+            assert!(status.success(), "cargo build --bin {name} failed");
+            built.push(name.to_string());
+        }
+    }
     assert!(path.exists(), "{} not built", path.display());
     path
 }
