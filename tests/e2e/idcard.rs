@@ -228,10 +228,10 @@ fn unplug_mid_read_is_reported_and_reader_comes_back() {
     let first = reader.with(|d| d.read_card(false)).unwrap();
     assert_eq!(first.map(|c| c.name.clone()).as_deref(), Some("张三"));
 
-    // Pace the simulator like a 9600-baud UART so the next read (1295 bytes) takes over a
-    // second, and pull the cable in the middle of it.
+    // Let the SAM take a second to answer the next read, as a real one authenticating the
+    // card does, and pull the cable in the middle of it.
     let control = r.sim.control();
-    control.set_baud(Some(9600));
+    r.handle.set_read_delay(Duration::from_millis(1000));
     r.handle.place(ScenarioCard::zhang_san().to_card().unwrap());
     let worker = {
         let reader = reader.clone();
@@ -262,7 +262,9 @@ fn unplug_mid_read_is_reported_and_reader_comes_back() {
     let err = reader.with(|d| d.read_card(false)).unwrap_err();
     assert!(err.kind.needs_reopen(), "{err}");
 
-    control.set_baud(None);
+    r.handle.set_read_delay(Duration::ZERO);
+    // Stay unplugged until the held-back reply is stale, as it would be lost with the cable.
+    std::thread::sleep(Duration::from_millis(1000));
     let replugged = Instant::now();
     control.replug();
     next_event(&events, |e| {

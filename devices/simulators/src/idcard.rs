@@ -35,11 +35,14 @@
 //! * `fault` (default `none`): `unreadable` (read answers 41), `select-fails` (81),
 //!   `garbage` (every reply is noise), `bad-checksum` (every reply has a wrong CHK), `silent`
 //!   (no reply), `sam-fault` (every command answers 60, self-test failed).
+//! * `read_delay_ms` (default 0): how long the SAM takes to answer a read (a real one
+//!   authenticates the card first, several hundred ms); during that time the simulator can be
+//!   unplugged, as a cable pulled mid-read.
 //! * `timeline`: actions at milliseconds after start: `place` (with `card`), `remove`,
 //!   `fault` (with `fault`).
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kiosk_idcard::command::{BaseMessage, Command, Response, SamStatus};
 use kiosk_idcard::frame::{self, FrameError};
@@ -52,7 +55,7 @@ use crate::runner::SerialDevice;
 pub const GARBAGE_REPLY: &[u8] = b"\x13\x37 NOT A SAM FRAME \xFE\xFF";
 
 /// The SAM id the simulator reports: `05.01-20240101-000000001-000000042`.
-pub const SIM_SAM_ID: [u8; 16] = [5, 0, 1, 0, 0xA5, 0xD6, 0x34, 0x01, 1, 0, 0, 0, 42, 0, 0, 0];
+pub const SIM_SAM_ID: [u8; 16] = [5, 0, 1, 0, 0xE5, 0xD6, 0x34, 0x01, 1, 0, 0, 0, 42, 0, 0, 0];
 
 /// A misbehaviour of the simulated reader.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +206,7 @@ pub struct IdCardScenario {
     pub card: Option<ScenarioCard>,
     pub consume_on_read: bool,
     pub fault: SimFault,
+    pub read_delay_ms: u64,
     pub timeline: Vec<TimedEvent>,
 }
 
@@ -212,6 +216,7 @@ impl Default for IdCardScenario {
             card: None,
             consume_on_read: true,
             fault: SimFault::None,
+            read_delay_ms: 0,
             timeline: Vec::new(),
         }
     }
@@ -257,6 +262,7 @@ struct State {
     consumed: bool,
     consume_on_read: bool,
     fault: SimFault,
+    read_delay: Duration,
     reads: u64,
     requests: u64,
 }
@@ -266,7 +272,12 @@ pub struct IdCardSim {
     state: Arc<Mutex<State>>,
     timeline: Vec<TimedEvent>,
     started: Instant,
+    /// A read reply held back for `read_delay`, and when it is due.
+    pending: Option<(Instant, Vec<u8>)>,
 }
+
+/// A held-back reply this late is for a client that has gone (unplug, timeout): dropped.
+const STALE_AFTER: Duration = Duration::from_millis(300);
 
 /// Changes what lies on a running simulator, from a test or the CLI.
 #[derive(Clone)]
@@ -302,6 +313,11 @@ impl IdCardSimHandle {
         lock(&self.state).fault = fault;
     }
 
+    /// How long reads take to answer (see `read_delay_ms`).
+    pub fn set_read_delay(&self, delay: Duration) {
+        lock(&self.state).read_delay = delay;
+    }
+
     /// Successful card reads so far.
     pub fn reads(&self) -> u64 {
         lock(&self.state).reads
@@ -328,10 +344,12 @@ impl IdCardSim {
                 card,
                 consume_on_read: scenario.consume_on_read,
                 fault: scenario.fault,
+                read_delay: Duration::from_millis(scenario.read_delay_ms),
                 ..State::default()
             })),
             timeline,
             started: Instant::now(),
+            pending: None,
         })
     }
 
@@ -472,8 +490,14 @@ impl SerialDevice for IdCardSim {
                 None => break,
                 Some(Ok((f, used))) => {
                     input.drain(..used);
+                    let is_read = f.body().first() == Some(&0x30);
+                    let delay = lock(&self.state).read_delay;
                     if let Some(reply) = self.answer(f.body()) {
-                        out.extend(reply);
+                        if is_read && !delay.is_zero() {
+                            self.pending = Some((Instant::now() + delay, reply));
+                        } else {
+                            out.extend(reply);
+                        }
                     }
                 }
                 // A SAM skips noise before the preamble.
@@ -498,7 +522,19 @@ impl SerialDevice for IdCardSim {
 
     fn on_idle(&mut self) -> Vec<u8> {
         self.run_timeline();
-        Vec::new()
+        match self.pending.take() {
+            Some((due, reply)) if Instant::now() >= due => {
+                if due.elapsed() <= STALE_AFTER {
+                    reply
+                } else {
+                    Vec::new()
+                }
+            }
+            other => {
+                self.pending = other;
+                Vec::new()
+            }
+        }
     }
 }
 
