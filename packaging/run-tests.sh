@@ -8,22 +8,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bash packaging/setup-debian.sh --test
-export PATH="$HOME/.cargo/bin:$PATH"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiosk-target}"
-export CARGO_TERM_COLOR=never
-mkdir -p "$CARGO_TARGET_DIR"
+source packaging/cargo-env.sh
 
 step() { printf '\n=== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 
 step "rustfmt"
 cargo fmt --all -- --check
 
-# Lints and tests share one build: clippy-driver compiles every workspace crate (libraries, bins,
-# tests, examples) with clippy's lints as errors, and the same artefacts then run as the tests.
-# That saves the second full build a separate `cargo clippy` would cost on a 2-core CI.
+# Lints and tests share one build (cargo-env.sh): clippy-driver is the workspace wrapper.
 step "clippy (-D warnings) and tests"
-export RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
-export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 # The end-to-end tests drive the real binaries (kioskctl, kiosk-backoffice): build them once here.
 cargo build --workspace --bins
 export KIOSK_TEST_BINS_BUILT=1
