@@ -10,7 +10,7 @@ build_pkgs=(
   libxkbcommon-dev libfontconfig-dev libfreetype-dev fonts-noto-cjk espeak-ng
 )
 test_pkgs=(
-  socat zbar-tools poppler-utils poppler-data qpdf xvfb python3 python3-venv
+  socat zbar-tools poppler-utils poppler-data qpdf xvfb python3 python3-venv sox
 )
 
 want=("${build_pkgs[@]}")
