@@ -11,6 +11,7 @@ build_pkgs=(
 )
 test_pkgs=(
   socat zbar-tools poppler-utils poppler-data qpdf xvfb python3 python3-venv sox
+  postgresql
 )
 
 want=("${build_pkgs[@]}")
