@@ -1,7 +1,11 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::spec::TransportSpec;
 use crate::usb::UsbPrinterLink;
@@ -237,6 +241,9 @@ impl Link for SerialLink {
     }
 }
 
+/// How long one write may wait for the peer to take bytes (TCP and USB links).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A TCP socket, e.g. a network receipt printer on port 9100.
 pub struct TcpLink {
     stream: TcpStream,
@@ -263,6 +270,9 @@ impl TcpLink {
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
+                    // A network printer that stops reading (paper out, buffer full) must not
+                    // block a write for ever; same bound as the USB link's bulk writes.
+                    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
                     return Ok(TcpLink { stream, name });
                 }
                 Err(e) => last = Some(e),
@@ -358,9 +368,29 @@ impl Link for FileLink {
                 "opened write-only",
             ));
         }
-        // Character devices like usblp return what the printer sent, or 0 after their own timeout.
+        // A plain read on a character device (usblp while the printer says nothing) or a FIFO
+        // can block for ever, so wait for readability with poll(2) first, bounded by the
+        // deadline; a file at its end (read returns 0) is retried until the deadline.
         let deadline = Instant::now() + timeout;
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(LinkError::from_io(
+                        "read failed",
+                        &self.name,
+                        &io::Error::from(e),
+                    ));
+                }
+            }
             match self.file.read(buf) {
                 Ok(0) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
                 Ok(n) => return Ok(n),
@@ -435,5 +465,97 @@ pub fn read_frame<T>(
                 ),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every read on every link returns by its deadline, whatever the peer does.
+    use super::*;
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    /// Runs `f` on a thread and fails (instead of hanging the suite) if it takes over `limit`.
+    fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("blocked for more than {limit:?}"))
+    }
+
+    /// A FIFO whose writer (this test) stays open but sends nothing: a blocking read on it
+    /// waits for ever, as on `/dev/usb/lp0` with a printer that never answers.
+    #[test]
+    fn file_link_read_on_a_silent_fifo_returns_at_its_deadline() {
+        let dir = std::env::temp_dir().join(format!("kiosk-transport-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("lp0");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let path = fifo.to_str().unwrap().to_string();
+        let mut link = FileLink::open(&path).unwrap();
+        let (n, link) = within(Duration::from_secs(5), move || {
+            let start = Instant::now();
+            let mut buf = [0u8; 16];
+            let n = link
+                .read_some(&mut buf, Duration::from_millis(200))
+                .unwrap();
+            assert!(start.elapsed() >= Duration::from_millis(150));
+            (n, link)
+        });
+        assert_eq!(n, 0, "nothing was sent");
+        // Bytes written into the FIFO come back through the same link.
+        let mut link = link;
+        link.write_all(b"\x10\x04\x01").unwrap();
+        let mut buf = [0u8; 16];
+        let n = link
+            .read_some(&mut buf, Duration::from_millis(500))
+            .unwrap();
+        assert_eq!(&buf[..n], b"\x10\x04\x01");
+        // read_frame on the silent FIFO: a typed timeout, not a hang.
+        let err = within(Duration::from_secs(5), move || {
+            read_frame(&mut link, Duration::from_millis(200), 64, |_| Some(())).unwrap_err()
+        });
+        assert_eq!(err.kind(), LinkErrorKind::Timeout, "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A TCP peer that accepts and then says nothing, or only half a frame, or too much.
+    #[test]
+    fn tcp_reads_time_out_and_oversized_replies_are_typed() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peer = std::thread::spawn(move || {
+            let (mut silent, _) = listener.accept().unwrap();
+            let (mut half, _) = listener.accept().unwrap();
+            half.write_all(b"\xAA\xAA").unwrap();
+            let (mut flood, _) = listener.accept().unwrap();
+            flood.write_all(&[0x55; 300]).unwrap();
+            // Keep the sockets open until the client is done.
+            let mut buf = [0u8; 1];
+            let _ = silent.read(&mut buf);
+            let _ = half.read(&mut buf);
+            let _ = flood.read(&mut buf);
+        });
+        let connect = || TcpLink::connect("127.0.0.1", port, Duration::from_secs(1)).unwrap();
+        let mut silent = connect();
+        let mut half = connect();
+        let mut flood = connect();
+        let frame_of_4 = |b: &[u8]| (b.len() >= 4).then_some(());
+        let (silent, half, flood) = within(Duration::from_secs(5), move || {
+            let t = Duration::from_millis(200);
+            let e = read_frame(&mut silent, t, 64, frame_of_4).unwrap_err();
+            assert_eq!(e.kind(), LinkErrorKind::Timeout, "{e}");
+            let e = read_frame(&mut half, t, 64, frame_of_4).unwrap_err();
+            assert_eq!(e.kind(), LinkErrorKind::Timeout, "{e}");
+            assert!(e.to_string().contains("2 bytes received"), "{e}");
+            let e = read_frame(&mut flood, Duration::from_secs(2), 64, |_| None::<()>).unwrap_err();
+            assert_eq!(e.kind(), LinkErrorKind::Oversized, "{e}");
+            (silent, half, flood)
+        });
+        drop((silent, half, flood));
+        peer.join().unwrap();
     }
 }
