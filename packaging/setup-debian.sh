@@ -3,6 +3,7 @@
 # Idempotent: when every package is already there it only checks and returns in about a second.
 #   packaging/setup-debian.sh          build + demo packages
 #   packaging/setup-debian.sh --test   also the tools the test suite drives (socat, zbarimg, ...)
+#   packaging/setup-debian.sh --bench  also what the UI benchmark compares against (Chromium, Xvfb)
 set -euo pipefail
 
 build_pkgs=(
@@ -14,10 +15,13 @@ test_pkgs=(
   postgresql
 )
 
+bench_pkgs=(chromium xvfb python3-xlib fonts-noto-cjk)
+
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--test" ]]; then
-  want+=("${test_pkgs[@]}")
-fi
+case "${1:-}" in
+  --test) want+=("${test_pkgs[@]}") ;;
+  --bench) want+=("${bench_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
