@@ -13,6 +13,7 @@ pub mod printer;
 pub mod profile;
 pub mod rfid;
 pub mod scanner;
+pub mod speaker;
 pub mod supervisor;
 
 pub use fingerprint::{FingerprintError, FingerprintOptions, FingerprintReader, SynochipReader};
