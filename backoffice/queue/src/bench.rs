@@ -40,21 +40,9 @@ pub fn queue_enqueues(
     cfg.terminal = Some("BENCH-1".into());
     cfg.key_path = Some(dir.join(format!("bench-{callers}.key")));
     let q = Queue::open(cfg)?;
-    let start = Instant::now();
-    std::thread::scope(|s| -> Result<(), QueueError> {
-        let handles: Vec<_> = (0..callers)
-            .map(|c| {
-                let q = &q;
-                s.spawn(move || -> Result<(), QueueError> {
-                    for i in 0..records_per_caller {
-                        q.enqueue("loan", &payload(c * records_per_caller + i))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().map_err(|_| QueueError::Closed)??;
+    let elapsed = timed_callers(callers, |c| {
+        for i in 0..records_per_caller {
+            q.enqueue("loan", &payload(c * records_per_caller + i))?;
         }
         Ok(())
     })?;
@@ -62,7 +50,7 @@ pub fn queue_enqueues(
         "signed queue (group commit)",
         callers,
         callers * records_per_caller,
-        start.elapsed(),
+        elapsed,
     ))
 }
 
@@ -84,25 +72,13 @@ pub fn plain_inserts(
     open()?.execute_batch(
         "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
     )?;
-    let start = Instant::now();
-    std::thread::scope(|s| -> Result<(), QueueError> {
-        let handles: Vec<_> = (0..callers)
-            .map(|c| {
-                let open = &open;
-                s.spawn(move || -> Result<(), QueueError> {
-                    let conn = open()?;
-                    let mut stmt = conn.prepare("INSERT INTO t (body) VALUES (?1)")?;
-                    for i in 0..records_per_caller {
-                        let body = serde_json::to_vec(&payload(c * records_per_caller + i))
-                            .map_err(|e| QueueError::Invalid(e.to_string()))?;
-                        stmt.execute([body])?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().map_err(|_| QueueError::Closed)??;
+    let elapsed = timed_callers(callers, |c| {
+        let conn = open()?;
+        let mut stmt = conn.prepare("INSERT INTO t (body) VALUES (?1)")?;
+        for i in 0..records_per_caller {
+            let body = serde_json::to_vec(&payload(c * records_per_caller + i))
+                .map_err(|e| QueueError::Invalid(e.to_string()))?;
+            stmt.execute([body])?;
         }
         Ok(())
     })?;
@@ -110,8 +86,25 @@ pub fn plain_inserts(
         "plain SQLite insert, 1 txn each",
         callers,
         callers * records_per_caller,
-        start.elapsed(),
+        elapsed,
     ))
+}
+
+/// Runs `caller(0..callers)` on as many threads at once; the time until the last one finished.
+fn timed_callers(
+    callers: usize,
+    caller: impl Fn(usize) -> Result<(), QueueError> + Sync,
+) -> Result<Duration, QueueError> {
+    let start = Instant::now();
+    std::thread::scope(|s| -> Result<(), QueueError> {
+        let caller = &caller;
+        let handles: Vec<_> = (0..callers).map(|c| s.spawn(move || caller(c))).collect();
+        for h in handles {
+            h.join().map_err(|_| QueueError::Closed)??;
+        }
+        Ok(())
+    })?;
+    Ok(start.elapsed())
 }
 
 fn row(what: &str, callers: usize, records: usize, d: Duration) -> BenchRow {

@@ -108,18 +108,15 @@ pub struct RecordBody {
 impl RecordBody {
     /// The exact bytes that are hashed and signed.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + 2 + self.terminal.len() + 104 + self.payload.len());
-        out.extend_from_slice(RECORD_DOMAIN);
-        out.extend_from_slice(&(self.terminal.len() as u16).to_be_bytes());
-        out.extend_from_slice(self.terminal.as_bytes());
+        let capacity = 16 + 2 + self.terminal.len() + 104 + self.payload.len();
+        let mut out = start_body(capacity, RECORD_DOMAIN, &self.terminal);
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.wall_ms.to_be_bytes());
         out.extend_from_slice(&self.boot_id);
         out.extend_from_slice(&self.mono_ns.to_be_bytes());
         out.extend_from_slice(self.signer.as_bytes());
         out.extend_from_slice(&self.prev_hash);
-        out.extend_from_slice(&(self.kind.len() as u16).to_be_bytes());
-        out.extend_from_slice(self.kind.as_bytes());
+        put_name(&mut out, &self.kind);
         out.extend_from_slice(&(self.payload.len() as u32).to_be_bytes());
         out.extend_from_slice(&self.payload);
         out
@@ -127,21 +124,15 @@ impl RecordBody {
 
     /// Decodes and validates body bytes (every field rule of PROTOCOL.md §2).
     pub fn decode(bytes: &[u8]) -> Result<RecordBody, FormatError> {
-        let mut r = Reader { bytes, pos: 0 };
-        if r.take(16, "domain")? != RECORD_DOMAIN {
-            return Err(FormatError::Domain("record"));
-        }
-        let terminal = r.name("terminal")?;
-        check_terminal_id(&terminal)?;
+        let (mut r, terminal) = Reader::start(bytes, RECORD_DOMAIN, "record")?;
         let seq = r.u64("seq")?;
         if seq == 0 {
             return Err(field("seq", "must be at least 1"));
         }
-        let wall_ms = r.u64("wall_ms")? as i64;
+        let wall_ms = r.i64("wall_ms")?;
         let boot_id: [u8; 16] = r.array("boot_id")?;
         let mono_ns = r.u64("mono_ns")?;
-        let signer = PublicKey::from_bytes(&r.array("signer")?)
-            .map_err(|e| field("signer", e.to_string()))?;
+        let signer = r.signer()?;
         let prev_hash: Hash = r.array("prev_hash")?;
         if seq == 1 && prev_hash != GENESIS_PREV {
             return Err(field("prev_hash", "must be zero for seq 1"));
@@ -157,9 +148,7 @@ impl RecordBody {
         }
         let payload = r.take(len, "payload")?.to_vec();
         crate::canonical::check_canonical(&payload)?;
-        if r.pos != bytes.len() {
-            return Err(FormatError::Trailing(bytes.len() - r.pos));
-        }
+        r.finish()?;
         Ok(RecordBody {
             terminal,
             seq,
@@ -189,10 +178,8 @@ pub struct CheckpointBody {
 impl CheckpointBody {
     /// The exact bytes that are signed.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(20 + 2 + self.terminal.len() + 80);
-        out.extend_from_slice(CHECKPOINT_DOMAIN);
-        out.extend_from_slice(&(self.terminal.len() as u16).to_be_bytes());
-        out.extend_from_slice(self.terminal.as_bytes());
+        let capacity = 20 + 2 + self.terminal.len() + 80;
+        let mut out = start_body(capacity, CHECKPOINT_DOMAIN, &self.terminal);
         out.extend_from_slice(&self.count.to_be_bytes());
         out.extend_from_slice(&self.head_hash);
         out.extend_from_slice(&self.wall_ms.to_be_bytes());
@@ -201,23 +188,15 @@ impl CheckpointBody {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<CheckpointBody, FormatError> {
-        let mut r = Reader { bytes, pos: 0 };
-        if r.take(20, "domain")? != CHECKPOINT_DOMAIN {
-            return Err(FormatError::Domain("checkpoint"));
-        }
-        let terminal = r.name("terminal")?;
-        check_terminal_id(&terminal)?;
+        let (mut r, terminal) = Reader::start(bytes, CHECKPOINT_DOMAIN, "checkpoint")?;
         let count = r.u64("count")?;
         if count == 0 {
             return Err(field("count", "must be at least 1"));
         }
         let head_hash = r.array("head_hash")?;
-        let wall_ms = r.u64("wall_ms")? as i64;
-        let signer = PublicKey::from_bytes(&r.array("signer")?)
-            .map_err(|e| field("signer", e.to_string()))?;
-        if r.pos != bytes.len() {
-            return Err(FormatError::Trailing(bytes.len() - r.pos));
-        }
+        let wall_ms = r.i64("wall_ms")?;
+        let signer = r.signer()?;
+        r.finish()?;
         Ok(CheckpointBody {
             terminal,
             count,
@@ -228,12 +207,49 @@ impl CheckpointBody {
     }
 }
 
+/// A body buffer with its domain prefix and terminal id written (the common head of §2 and §5).
+fn start_body(capacity: usize, domain: &[u8], terminal: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    out.extend_from_slice(domain);
+    put_name(&mut out, terminal);
+    out
+}
+
+/// A `u16be` length, then the bytes (terminal id, kind).
+fn put_name(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    out.extend_from_slice(name.as_bytes());
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
+    /// Checks the domain prefix and reads the terminal id that follows it.
+    fn start(
+        bytes: &'a [u8],
+        domain: &[u8],
+        what: &'static str,
+    ) -> Result<(Reader<'a>, String), FormatError> {
+        let mut r = Reader { bytes, pos: 0 };
+        if r.take(domain.len(), "domain")? != domain {
+            return Err(FormatError::Domain(what));
+        }
+        let terminal = r.name("terminal")?;
+        check_terminal_id(&terminal)?;
+        Ok((r, terminal))
+    }
+
+    /// Fails if bytes remain after the last field.
+    fn finish(&self) -> Result<(), FormatError> {
+        if self.pos != self.bytes.len() {
+            return Err(FormatError::Trailing(self.bytes.len() - self.pos));
+        }
+        Ok(())
+    }
+
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], FormatError> {
         let end = self
             .pos
@@ -253,6 +269,14 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self, what: &'static str) -> Result<u64, FormatError> {
         Ok(u64::from_be_bytes(self.array(what)?))
+    }
+
+    fn i64(&mut self, what: &'static str) -> Result<i64, FormatError> {
+        Ok(i64::from_be_bytes(self.array(what)?))
+    }
+
+    fn signer(&mut self) -> Result<PublicKey, FormatError> {
+        PublicKey::from_bytes(&self.array("signer")?).map_err(|e| field("signer", e.to_string()))
     }
 
     fn name(&mut self, what: &'static str) -> Result<String, FormatError> {
@@ -301,18 +325,8 @@ impl SignedRecord {
     /// Reads the wire form. Only `signed`, `sig` and `hash` are taken; the decoded fields are
     /// checked against the signed bytes so they can never disagree.
     pub fn from_wire(w: &WireRecord) -> Result<SignedRecord, FormatError> {
-        let body = B64
-            .decode(&w.signed)
-            .map_err(|e| field("signed", e.to_string()))?;
-        let sig: [u8; 64] = B64
-            .decode(&w.sig)
-            .map_err(|e| field("sig", e.to_string()))?
-            .try_into()
-            .map_err(|_| field("sig", "must be 64 bytes"))?;
-        let hash: Hash = hex::decode(&w.hash)
-            .map_err(|e| field("hash", e.to_string()))?
-            .try_into()
-            .map_err(|_| field("hash", "must be 32 bytes"))?;
+        let (body, sig) = decode_signed(&w.signed, &w.sig)?;
+        let hash = parse_hash(&w.hash)?;
         let rec = SignedRecord { body, sig, hash };
         let b = rec.decode_body()?;
         let payload: serde_json::Value =
@@ -334,6 +348,20 @@ impl SignedRecord {
         }
         Ok(rec)
     }
+}
+
+/// The authoritative members of the wire forms: `signed` (base64 body) and `sig` (base64 of 64
+/// bytes).
+fn decode_signed(signed: &str, sig: &str) -> Result<(Vec<u8>, [u8; 64]), FormatError> {
+    let body = B64
+        .decode(signed)
+        .map_err(|e| field("signed", e.to_string()))?;
+    let sig: [u8; 64] = B64
+        .decode(sig)
+        .map_err(|e| field("sig", e.to_string()))?
+        .try_into()
+        .map_err(|_| field("sig", "must be 64 bytes"))?;
+    Ok((body, sig))
 }
 
 /// JSON form of a record (PROTOCOL.md §7.1). `signed`, `sig` (standard base64 with padding)
@@ -381,14 +409,7 @@ impl SignedCheckpoint {
     }
 
     pub fn from_wire(w: &WireCheckpoint) -> Result<SignedCheckpoint, FormatError> {
-        let body = B64
-            .decode(&w.signed)
-            .map_err(|e| field("signed", e.to_string()))?;
-        let sig: [u8; 64] = B64
-            .decode(&w.sig)
-            .map_err(|e| field("sig", e.to_string()))?
-            .try_into()
-            .map_err(|_| field("sig", "must be 64 bytes"))?;
+        let (body, sig) = decode_signed(&w.signed, &w.sig)?;
         let cp = SignedCheckpoint { body, sig };
         let b = cp.decode_body()?;
         if b.terminal != w.terminal
