@@ -10,6 +10,7 @@
 pub mod ingest;
 pub mod pg;
 pub mod server;
+pub mod sql;
 pub mod sqlite;
 pub mod store;
 

@@ -1,12 +1,11 @@
 //! Embedded SQLite store (default). WAL + `synchronous=FULL`, so a commit that returned is on
 //! disk before the receiver acknowledges (queue notes §2.1, §4.3).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, params_from_iter};
 
-use crate::store::{
-    Alert, Commit, RecordStore, StoreError, StoredRecord, TerminalKey, TerminalState, hash_from,
-    status_from,
-};
+use crate::sql::{Backend, Conn, SqlStore, Value};
+use crate::store::StoreError;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS terminals (
@@ -46,8 +45,11 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 ";
 
-/// SQLite-backed [`RecordStore`].
-pub struct SqliteStore {
+/// SQLite-backed [`RecordStore`](crate::store::RecordStore).
+pub type SqliteStore = SqlStore<SqliteBackend>;
+
+/// The one SQLite connection of a [`SqliteStore`].
+pub struct SqliteBackend {
     conn: Connection,
 }
 
@@ -63,7 +65,7 @@ impl SqliteStore {
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteStore { conn })
+        Ok(SqlStore::new(SqliteBackend { conn }))
     }
 }
 
@@ -74,232 +76,82 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn seq_i64(seq: u64) -> Result<i64, StoreError> {
-    i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("seq {seq} out of range")))
-}
-
-impl RecordStore for SqliteStore {
-    fn enroll(&mut self, terminal: &str, key: &TerminalKey) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO terminals (terminal, hwm, head_hash, enrolled_at_ms) VALUES (?1, 0, ?2, ?3)
-             ON CONFLICT (terminal) DO NOTHING",
-            params![terminal, &[0u8; 32][..], now_ms()],
-        )?;
-        tx.execute(
-            "INSERT INTO terminal_keys (terminal, key_id, public_key, valid_from, valid_to)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (terminal, key_id) DO UPDATE SET public_key = excluded.public_key,
-                 valid_from = excluded.valid_from, valid_to = excluded.valid_to",
-            params![
-                terminal,
-                key.key_id,
-                &key.public_key[..],
-                seq_i64(key.valid_from)?,
-                key.valid_to.map(seq_i64).transpose()?
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn terminal(&mut self, terminal: &str) -> Result<Option<TerminalState>, StoreError> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT hwm, head_hash, checkpoint_seq, checkpoint_hash, blocked
-                 FROM terminals WHERE terminal = ?1",
-                [terminal],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        r.get::<_, Option<Vec<u8>>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((hwm, head, cp_seq, cp_hash, blocked)) = row else {
-            return Ok(None);
-        };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key_id, public_key, valid_from, valid_to FROM terminal_keys
-             WHERE terminal = ?1 ORDER BY valid_from",
-        )?;
-        let keys = stmt
-            .query_map([terminal], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .map(|(key_id, pk, from, to)| {
-                Ok(TerminalKey {
-                    key_id,
-                    public_key: hash_from(&pk)?,
-                    valid_from: from as u64,
-                    valid_to: to.map(|t| t as u64),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let checkpoint = match (cp_seq, cp_hash) {
-            (Some(s), Some(h)) => Some((s as u64, hash_from(&h)?)),
-            _ => None,
-        };
-        Ok(Some(TerminalState {
-            terminal: terminal.to_string(),
-            hwm: hwm as u64,
-            head_hash: hash_from(&head)?,
-            keys,
-            checkpoint,
-            blocked,
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Bytes(b) => ValueRef::Blob(b),
         }))
     }
+}
 
-    fn stored_hash(&mut self, terminal: &str, seq: u64) -> Result<Option<[u8; 32]>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT hash FROM records WHERE terminal = ?1 AND seq = ?2")?;
-        let h: Option<Vec<u8>> = stmt
-            .query_row(params![terminal, seq_i64(seq)?], |r| r.get(0))
-            .optional()?;
-        h.map(|h| hash_from(&h)).transpose()
+/// A connection, or an open transaction (which derefs to its connection).
+struct SqliteConn<'a>(&'a Connection);
+
+impl Conn for SqliteConn<'_> {
+    fn execute(&mut self, sql: &'static str, params: &[Value]) -> Result<u64, StoreError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        Ok(stmt.execute(params_from_iter(params))? as u64)
     }
 
-    fn commit(&mut self, c: &Commit) -> Result<(), StoreError> {
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let n = stmt.column_count();
+        let rows = stmt.query_map(params_from_iter(params), |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(v) => Value::Int(v),
+                        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+                        ValueRef::Real(_) => {
+                            return Err(rusqlite::Error::InvalidColumnType(
+                                i,
+                                "real".into(),
+                                rusqlite::types::Type::Real,
+                            ));
+                        }
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<Value>>>()
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl Backend for SqliteBackend {
+    const SELECT_ALERTS: &'static str =
+        "SELECT seq, kind, detail FROM alerts WHERE terminal = ?1 ORDER BY rowid";
+
+    fn with_conn<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&mut SqliteConn(&self.conn))
+    }
+
+    fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let tx = self.conn.transaction()?;
-        let moved = tx.execute(
-            "UPDATE terminals SET hwm = ?1, head_hash = ?2 WHERE terminal = ?3 AND hwm = ?4",
-            params![
-                seq_i64(c.new_hwm)?,
-                &c.new_head[..],
-                c.terminal,
-                seq_i64(c.expected_hwm)?
-            ],
-        )?;
-        if moved != 1 {
-            return Err(StoreError::Conflict(c.terminal.clone()));
-        }
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO records (terminal, seq, hash, bytes, status, reason, received_at_ms, request_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for r in &c.records {
-                ins.execute(params![
-                    r.terminal,
-                    seq_i64(r.seq)?,
-                    &r.hash[..],
-                    r.bytes,
-                    r.status.as_str(),
-                    r.reason,
-                    r.received_at_ms,
-                    r.request_id
-                ])?;
-            }
-            for (key_id, last) in &c.retired_keys {
-                tx.execute(
-                    "UPDATE terminal_keys SET valid_to = ?1 WHERE terminal = ?2 AND key_id = ?3",
-                    params![seq_i64(*last)?, c.terminal, key_id],
-                )?;
-            }
-            for k in &c.new_keys {
-                tx.execute(
-                    "INSERT INTO terminal_keys (terminal, key_id, public_key, valid_from, valid_to)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        c.terminal,
-                        k.key_id,
-                        &k.public_key[..],
-                        seq_i64(k.valid_from)?,
-                        k.valid_to.map(seq_i64).transpose()?
-                    ],
-                )?;
-            }
-            if let Some((seq, hash)) = c.checkpoint {
-                tx.execute(
-                    "UPDATE terminals SET checkpoint_seq = ?1, checkpoint_hash = ?2 WHERE terminal = ?3",
-                    params![seq_i64(seq)?, &hash[..], c.terminal],
-                )?;
-            }
-            for a in &c.alerts {
-                tx.execute(
-                    "INSERT INTO alerts (terminal, seq, kind, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![c.terminal, seq_i64(a.seq)?, a.kind, a.detail, now_ms()],
-                )?;
-            }
-            if let Some(why) = &c.block {
-                tx.execute(
-                    "UPDATE terminals SET blocked = ?1 WHERE terminal = ?2",
-                    params![why, c.terminal],
-                )?;
-            }
-        }
+        let out = f(&mut SqliteConn(&tx))?;
         tx.commit()?;
-        Ok(())
-    }
-
-    fn records(&mut self, terminal: &str) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, hash, bytes, status, reason, received_at_ms, request_id
-             FROM records WHERE terminal = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt
-            .query_map([terminal], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(seq, hash, bytes, status, reason, at, req)| {
-                Ok(StoredRecord {
-                    terminal: terminal.to_string(),
-                    seq: seq as u64,
-                    hash: hash_from(&hash)?,
-                    bytes,
-                    status: status_from(&status)?,
-                    reason,
-                    received_at_ms: at,
-                    request_id: req,
-                })
-            })
-            .collect()
-    }
-
-    fn alerts(&mut self, terminal: &str) -> Result<Vec<Alert>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, kind, detail FROM alerts WHERE terminal = ?1 ORDER BY rowid",
-        )?;
-        let rows = stmt
-            .query_map([terminal], |r| {
-                Ok(Alert {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    kind: r.get(1)?,
-                    detail: r.get(2)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoredStatus;
+    use crate::store::{Commit, RecordStore, StoredRecord, StoredStatus, TerminalKey};
 
     fn rec(seq: u64) -> StoredRecord {
         StoredRecord {

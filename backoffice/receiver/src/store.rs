@@ -67,7 +67,7 @@ impl StoredStatus {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "accepted" => Ok(StoredStatus::Accepted),
             "refused" => Ok(StoredStatus::Refused),
@@ -166,8 +166,4 @@ pub(crate) fn hash_from(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     bytes
         .try_into()
         .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes", bytes.len())))
-}
-
-pub(crate) fn status_from(s: &str) -> Result<StoredStatus, StoreError> {
-    StoredStatus::parse(s)
 }
