@@ -1,10 +1,12 @@
 //! Signed offline queue → uploader → reference receiver, all over loopback (queue notes §5.6,
-//! §5.7, §5.11). The receiver is the real `kiosk-backoffice` binary with a SQLite database;
-//! the terminal side is a real `kiosk_queue::Queue`; faults come from a small HTTP proxy.
+//! §5.7, §5.11). The receiver is the real `kiosk-backoffice` binary; every test that involves
+//! it runs twice, on a SQLite database (`on_sqlite::…`) and on a throwaway PostgreSQL cluster
+//! (`on_postgres::…`, see `kiosk_tests::postgres`). The terminal side is a real
+//! `kiosk_queue::Queue`; faults come from a small HTTP proxy.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,22 +16,64 @@ use kiosk_backoffice::{StoredStatus, open as open_store};
 use kiosk_queue::protocol::{IDEMPOTENCY_HEADER, UploadRequest, UploadResponse};
 use kiosk_queue::record::{SignedRecord, WireRecord};
 use kiosk_queue::{Queue, QueueConfig};
+use kiosk_tests::postgres::Postgres;
 use kiosk_tests::{binary, kioskctl, temp_dir};
 use kiosk_uploader::{Config, Uploader};
 
+/// Where the receiver under test keeps its records.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named test against the receiver on SQLite and on PostgreSQL.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[test] fn $name() { super::$name(super::Store::Sqlite) } )*
+        }
+        mod on_postgres {
+            $( #[test] fn $name() { super::$name(super::Store::Postgres) } )*
+        }
+    };
+}
+
+on_both_stores!(
+    enqueue_sync_until_empty_stores_each_record_once_in_order,
+    faults_on_the_way_never_lose_or_double_a_record,
+    background_task_uploads_new_records_and_stops_on_shutdown,
+    a_refused_record_is_quarantined_and_the_rest_flow_on,
+    a_4xx_for_a_whole_batch_is_narrowed_to_the_one_record,
+    tampered_records_are_refused_with_the_precise_reason,
+    a_rolled_back_terminal_database_is_detected_by_its_checkpoint,
+);
+
 /// A running `kiosk-backoffice serve`, killed on drop.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     addr: SocketAddr,
-    db: PathBuf,
+    db_url: String,
+    /// Keeps the shared PostgreSQL cluster up while this receiver uses it.
+    _pg: Option<Arc<Postgres>>,
 }
 
 impl Receiver {
-    fn start(dir: &Path, extra: &[&str]) -> Receiver {
-        let db = dir.join("receiver.db");
+    /// `None` (the test is skipped, with a message) when the store is PostgreSQL and it is not
+    /// installed outside CI; under CI that panics instead (`kiosk_tests::postgres`).
+    pub(crate) fn start(store: Store, dir: &Path, extra: &[&str]) -> Option<Receiver> {
+        let (db_url, pg) = match store {
+            Store::Sqlite => (
+                format!("sqlite:{}", dir.join("receiver.db").display()),
+                None,
+            ),
+            Store::Postgres => {
+                let pg = Postgres::shared()?;
+                (pg.create_db("receiver"), Some(pg))
+            }
+        };
         let mut child = Command::new(binary("kiosk-backoffice"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(format!("sqlite:{}", db.display()))
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", &db_url])
             .args(extra)
             .env("KIOSK_LOG", "warn")
             .stdout(Stdio::piped())
@@ -45,23 +89,28 @@ impl Receiver {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        Receiver { child, addr, db }
+        Some(Receiver {
+            child,
+            addr,
+            db_url,
+            _pg: pg,
+        })
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn db_url(&self) -> String {
-        format!("sqlite:{}", self.db.display())
+    fn db_url(&self) -> &str {
+        &self.db_url
     }
 
-    fn enroll(&self, queue: &Queue) {
+    pub(crate) fn enroll(&self, queue: &Queue) {
         let out = Command::new(binary("kiosk-backoffice"))
             .args([
                 "enroll",
                 "--db",
-                &self.db_url(),
+                self.db_url(),
                 "--terminal",
                 queue.terminal(),
             ])
@@ -76,8 +125,8 @@ impl Receiver {
     }
 
     /// (seq, hash, status) of every stored record of `terminal`.
-    fn stored(&self, terminal: &str) -> Vec<(u64, [u8; 32], StoredStatus)> {
-        let mut s = open_store(&self.db_url()).unwrap();
+    pub(crate) fn stored(&self, terminal: &str) -> Vec<(u64, [u8; 32], StoredStatus)> {
+        let mut s = open_store(self.db_url()).unwrap();
         s.records(terminal)
             .unwrap()
             .into_iter()
@@ -129,7 +178,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// The receiver holds exactly seqs 1..=n of the queue, each with the queue's own hash.
-fn assert_held_exactly_once(rx: &Receiver, q: &Queue, n: u64) {
+pub(crate) fn assert_held_exactly_once(rx: &Receiver, q: &Queue, n: u64) {
     let local = q.export(1).unwrap();
     let stored = rx.stored(q.terminal());
     assert_eq!(stored.len() as u64, n, "stored count");
@@ -139,10 +188,11 @@ fn assert_held_exactly_once(rx: &Receiver, q: &Queue, n: u64) {
     }
 }
 
-#[test]
-fn enqueue_sync_until_empty_stores_each_record_once_in_order() {
+fn enqueue_sync_until_empty_stores_each_record_once_in_order(store: Store) {
     let dir = temp_dir();
-    let rx = Receiver::start(dir.path(), &[]);
+    let Some(rx) = Receiver::start(store, dir.path(), &[]) else {
+        return;
+    };
     let q = queue_in(dir.path(), "T-E2E-1");
     rx.enroll(&q);
     fill(&q, "library.checkout", 1, 30);
@@ -398,10 +448,11 @@ fn serve_conn(
     }
 }
 
-#[test]
-fn faults_on_the_way_never_lose_or_double_a_record() {
+fn faults_on_the_way_never_lose_or_double_a_record(store: Store) {
     let dir = temp_dir();
-    let rx = Receiver::start(dir.path(), &[]);
+    let Some(rx) = Receiver::start(store, dir.path(), &[]) else {
+        return;
+    };
     let q = queue_in(dir.path(), "T-E2E-FAULT");
     rx.enroll(&q);
     fill(&q, "library.checkout", 1, 40);
@@ -436,10 +487,11 @@ fn faults_on_the_way_never_lose_or_double_a_record() {
     assert!(proxy.forwarded.load(Ordering::SeqCst) < proxy.seen.load(Ordering::SeqCst));
 }
 
-#[test]
-fn background_task_uploads_new_records_and_stops_on_shutdown() {
+fn background_task_uploads_new_records_and_stops_on_shutdown(store: Store) {
     let dir = temp_dir();
-    let rx = Receiver::start(dir.path(), &[]);
+    let Some(rx) = Receiver::start(store, dir.path(), &[]) else {
+        return;
+    };
     let q = queue_in(dir.path(), "T-E2E-RUN");
     rx.enroll(&q);
     let rt = rt();
@@ -473,10 +525,11 @@ fn background_task_uploads_new_records_and_stops_on_shutdown() {
     assert_held_exactly_once(&rx, &q, 15);
 }
 
-#[test]
-fn a_refused_record_is_quarantined_and_the_rest_flow_on() {
+fn a_refused_record_is_quarantined_and_the_rest_flow_on(store: Store) {
     let dir = temp_dir();
-    let rx = Receiver::start(dir.path(), &["--accept-kinds", "library."]);
+    let Some(rx) = Receiver::start(store, dir.path(), &["--accept-kinds", "library."]) else {
+        return;
+    };
     let q = queue_in(dir.path(), "T-E2E-POISON");
     rx.enroll(&q);
     fill(&q, "library.checkout", 1, 4);
@@ -501,10 +554,11 @@ fn a_refused_record_is_quarantined_and_the_rest_flow_on() {
     assert_eq!(q.stats().unwrap().pending, 0);
 }
 
-#[test]
-fn a_4xx_for_a_whole_batch_is_narrowed_to_the_one_record() {
+fn a_4xx_for_a_whole_batch_is_narrowed_to_the_one_record(store: Store) {
     let dir = temp_dir();
-    let rx = Receiver::start(dir.path(), &[]);
+    let Some(rx) = Receiver::start(store, dir.path(), &[]) else {
+        return;
+    };
     let q = queue_in(dir.path(), "T-E2E-422");
     rx.enroll(&q);
     fill(&q, "library.checkout", 1, 6);
@@ -536,6 +590,8 @@ fn post(url: &str, req: &UploadRequest) -> (u16, Option<UploadResponse>) {
         req.idempotency_key(),
         N.fetch_add(1, Ordering::SeqCst)
     );
+    // Run alone, this test has no Uploader to install the TLS provider reqwest needs.
+    kiosk_uploader::install_crypto_provider();
     rt().block_on(async {
         let resp = reqwest::Client::new()
             .post(format!("{url}/v1/records"))
@@ -576,10 +632,11 @@ fn reasons(resp: &UploadResponse) -> Vec<(u64, String)> {
         .collect()
 }
 
-#[test]
-fn tampered_records_are_refused_with_the_precise_reason() {
+fn tampered_records_are_refused_with_the_precise_reason(store: Store) {
     let dir = temp_dir();
-    let rx = Receiver::start(dir.path(), &[]);
+    let Some(rx) = Receiver::start(store, dir.path(), &[]) else {
+        return;
+    };
     let q = queue_in(dir.path(), "T-E2E-TAMPER");
     rx.enroll(&q);
     fill(&q, "library.checkout", 1, 6);
@@ -656,10 +713,11 @@ fn tampered_records_are_refused_with_the_precise_reason() {
     assert_held_exactly_once(&rx, &q, 6);
 }
 
-#[test]
-fn a_rolled_back_terminal_database_is_detected_by_its_checkpoint() {
+fn a_rolled_back_terminal_database_is_detected_by_its_checkpoint(store: Store) {
     let dir = temp_dir();
-    let rx = Receiver::start(dir.path(), &[]);
+    let Some(rx) = Receiver::start(store, dir.path(), &[]) else {
+        return;
+    };
     let q = queue_in(dir.path(), "T-E2E-ROLLBACK");
     rx.enroll(&q);
     fill(&q, "library.checkout", 1, 3);
@@ -685,7 +743,7 @@ fn a_rolled_back_terminal_database_is_detected_by_its_checkpoint() {
     );
     let (code, _) = post(&rx.url(), &request(&t, wire(&recs[5..])));
     assert_eq!(code, 403, "terminal blocked after rollback evidence");
-    let mut s = open_store(&rx.db_url()).unwrap();
+    let mut s = open_store(rx.db_url()).unwrap();
     let alerts = s.alerts(&t).unwrap();
     assert!(alerts.iter().any(|a| a.kind == "rollback"), "{alerts:?}");
 }

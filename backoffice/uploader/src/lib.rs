@@ -155,6 +155,12 @@ pub enum Step {
     Narrowed { limit: usize },
 }
 
+/// Installs rustls' ring provider as the process default (reqwest is built without one, so any
+/// `reqwest::Client` needs this first). Calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The uploader over one queue.
 pub struct Uploader {
     queue: Arc<Queue>,
@@ -169,8 +175,7 @@ pub struct Uploader {
 
 impl Uploader {
     pub fn new(queue: Arc<Queue>, config: Config) -> Result<Self, UploadError> {
-        // TLS uses rustls with the ring provider; installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
