@@ -7,9 +7,11 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use kiosk_devices::profile::Profile;
+use kiosk_devices::speaker::Speaker;
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
 use crate::attract::{Announcement, Playlist, Showing};
+use crate::narrator::{self, Mode, Narrator, Press};
 use crate::services;
 use crate::session::{Input, Language, Outcome, Page, Session, SessionSettings, SettingsError};
 use crate::ui::{App, AppState, Page as UiPage, ServiceTile};
@@ -34,6 +36,8 @@ struct Controller {
     playlist: Playlist,
     terminal_name: String,
     applied_language: Option<Language>,
+    /// The spoken mode, when the terminal has a speaker.
+    narrator: Option<Narrator>,
 }
 
 /// The running kiosk: session + playlist + the window's globals. Cheap to clone (shared state).
@@ -62,6 +66,7 @@ impl Kiosk {
                 playlist,
                 terminal_name: profile.display_name.clone(),
                 applied_language: None,
+                narrator: None,
             })),
             clock,
         };
@@ -75,24 +80,37 @@ impl Kiosk {
         state.set_terminal_name(profile.display_name.as_str().into());
 
         let k = kiosk.clone();
-        state.on_start_session(move || k.input_logged(Input::Touch));
+        state.on_start_session(move || {
+            k.press(|l| narrator::button(l, "Start"));
+            k.input_logged(Input::Touch)
+        });
         let k = kiosk.clone();
         state.on_touched(move || k.input_logged(Input::Touch));
         let k = kiosk.clone();
-        state.on_still_here(move || k.input_logged(Input::Touch));
+        state.on_still_here(move || {
+            k.press(|l| narrator::button(l, "I am still here"));
+            k.input_logged(Input::Touch)
+        });
         let k = kiosk.clone();
         state.on_finish(move || k.input_logged(Input::Finish));
         let k = kiosk.clone();
-        state.on_toggle_elder(move || k.input_logged(Input::ToggleElder));
+        state.on_toggle_elder(move || {
+            k.press(narrator::elder_switch);
+            k.input_logged(Input::ToggleElder)
+        });
         let k = kiosk.clone();
         state.on_set_language(move |tag| match Language::from_tag(&tag) {
-            Some(language) => k.input_logged(Input::SetLanguage(language)),
+            Some(language) => {
+                k.press(|_| narrator::language_button(language));
+                k.input_logged(Input::SetLanguage(language))
+            }
             None => tracing::warn!(%tag, "language switch to an unknown language ignored"),
         });
         let k = kiosk.clone();
         state.on_open_service(move |id| {
             // The service flows arrive with their own issues; choosing one is activity already.
             tracing::info!(service = %id, "service chosen");
+            k.press_service(&id);
             k.input_logged(Input::Touch);
         });
 
@@ -154,6 +172,62 @@ impl Kiosk {
         let now = (self.clock)();
         self.inner.borrow_mut().playlist.clear_emergency(now);
         self.sync();
+    }
+
+    /// Gives the kiosk a voice: the spoken mode speaks in elder mode, or always when `always`.
+    pub fn set_speaker(&self, speaker: Box<dyn Speaker>, always: bool) {
+        self.inner.borrow_mut().narrator = Some(Narrator::new(speaker, always));
+        self.narrate();
+    }
+
+    /// Notes the control just pressed for the spoken mode (its label in the UI's language).
+    fn press(&self, press: impl FnOnce(Language) -> Press) {
+        let mut c = self.inner.borrow_mut();
+        let language = c.session.language();
+        if let Some(n) = c.narrator.as_mut() {
+            n.pressed(press(language));
+        }
+    }
+
+    /// A service tile pressed: its label is the tile's title as the UI shows it.
+    fn press_service(&self, id: &str) {
+        if let Some(app) = self.app.upgrade() {
+            let label = app.global::<AppState>().invoke_service_title(id.into());
+            self.press(|language| Press::Button {
+                label: label.into(),
+                language,
+            });
+        }
+    }
+
+    /// Lets the spoken mode look at the screen after a change or a tick.
+    fn narrate(&self) {
+        let Some(app) = self.app.upgrade() else {
+            return;
+        };
+        let now = (self.clock)();
+        let (mode, look) = {
+            let c = self.inner.borrow();
+            let s = &c.session;
+            let mode = Mode {
+                elder: s.elder_mode(),
+                language: s.language(),
+                active: s.is_active(),
+            };
+            match &c.narrator {
+                Some(n) => (mode, n.needs_screen(mode)),
+                None => return,
+            }
+        };
+        // Read without holding the controller: property bindings may call back into Rust.
+        let screen = if look {
+            narrator::read_screen(&app)
+        } else {
+            narrator::Screen::default()
+        };
+        if let Some(n) = self.inner.borrow_mut().narrator.as_mut() {
+            n.observe(mode, &screen, now);
+        }
     }
 
     /// Reads the session (tests, maintenance menu).
@@ -226,6 +300,8 @@ impl Kiosk {
         state.set_emergency(emergency);
         state.set_announcement_index(i32::try_from(c.playlist.index()).unwrap_or(0));
         state.set_announcement_count(i32::try_from(c.playlist.len()).unwrap_or(0));
+        drop(c);
+        self.narrate();
     }
 }
 

@@ -11,7 +11,9 @@
 
 pub mod adapter;
 pub mod attract;
+pub mod catalogue;
 pub mod cli;
+pub mod narrator;
 pub mod services;
 pub mod session;
 

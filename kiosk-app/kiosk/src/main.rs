@@ -43,6 +43,7 @@ fn run(args: &Args) -> Result<(), String> {
     let app = App::new().map_err(|e| cli::no_display_message(&e.to_string()))?;
     let kiosk = Kiosk::attach(&app, &profile, playlist, Rc::new(Instant::now))
         .map_err(|e| format!("kiosk: {e}"))?;
+    kiosk::narrator::attach_espeak(&kiosk);
     let _tick = kiosk.start_timer();
     let _quit = args.quit_after.map(|secs| {
         let timer = slint::Timer::default();

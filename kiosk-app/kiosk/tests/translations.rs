@@ -1,5 +1,6 @@
 //! Every `@tr("…")` string in the `.slint` sources has a non-empty translation in every shipped
 //! `.po` file (`i18n/<lang>/LC_MESSAGES/kiosk.po`), and no `.po` keeps strings the UI dropped.
+//! The Rust-side prompts (`kiosk::narrator::PROMPTS`) count as UI strings here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -131,6 +132,8 @@ fn all_msgids() -> BTreeSet<String> {
             ids.extend(slint_msgids(&source, &path));
         }
     }
+    // Prompts the Rust side composes (spoken mode) come from the same catalogue.
+    ids.extend(kiosk::narrator::PROMPTS.iter().map(|s| s.to_string()));
     ids
 }
 

@@ -265,6 +265,67 @@ fn theme_contrast(h: &Harness) {
     h.state().set_elder_mode(false);
 }
 
+/// Spoken mode (issue 4): in elder mode the page title, the pressed control and the idle
+/// countdown are said in the UI's language (recording test double instead of espeak-ng).
+fn elder_mode_speaks_titles_actions_and_countdown(h: &Harness) {
+    use kiosk_devices::speaker::{Recorded, RecordingSpeaker};
+    let said = |text: &str, lang: &str| (text.to_string(), lang.to_string());
+    let voice = RecordingSpeaker::new();
+    h.kiosk.set_speaker(Box::new(voice.clone()), false);
+    assert!(voice.said().is_empty(), "silent outside elder mode");
+
+    h.press("长辈模式");
+    let first = voice.take_said();
+    assert_eq!(first[0], said("长辈模式已开启", "zh-CN"));
+    assert!(
+        first.contains(&said("请轻触屏幕或刷卡开始", "zh-CN")),
+        "{first:?}"
+    );
+    h.press("开始");
+    assert_eq!(
+        voice.take_said(),
+        [said("开始", "zh-CN"), said("请选择服务", "zh-CN")]
+    );
+    h.press("English");
+    assert_eq!(
+        voice.take_said(),
+        [said("English", "en"), said("Choose a service", "en")]
+    );
+    h.press("Service guide");
+    assert_eq!(voice.take_said(), [said("Service guide", "en")]);
+
+    // gov-terminal: elder_idle_secs = 150, countdown_secs = 15.
+    h.advance(150);
+    assert_eq!(h.state().get_countdown(), 15);
+    assert_eq!(
+        voice.take_said(),
+        [said(
+            "Are you still there? The session ends in 15 seconds",
+            "en"
+        )]
+    );
+    h.advance(1);
+    assert!(
+        voice.said().is_empty(),
+        "the countdown is not read every second"
+    );
+    h.advance(4);
+    assert_eq!(
+        voice.take_said(),
+        [said("The session ends in 10 seconds", "en")]
+    );
+    // Timeout: speaking stops, and with elder mode back to off nothing more is said.
+    h.advance(10);
+    assert_eq!(h.state().get_page(), Page::Attract);
+    let rest = voice.take();
+    assert!(rest.contains(&Recorded::Stopped), "{rest:?}");
+    let stop = rest.iter().position(|r| *r == Recorded::Stopped).unwrap();
+    assert!(
+        !rest[stop..].iter().any(|r| matches!(r, Recorded::Said(_))),
+        "{rest:?}"
+    );
+}
+
 #[test]
 fn kiosk_ui_scenarios() {
     i_slint_backend_testing::init_no_event_loop();
@@ -276,6 +337,7 @@ fn kiosk_ui_scenarios() {
     emergency_takes_over_the_attract_screen(&h);
     carousel_rotates_but_not_in_elder_mode(&h);
     theme_contrast(&h);
+    elder_mode_speaks_titles_actions_and_countdown(&h);
 
     // The library profile lists its own services.
     let lib = Harness::new("library-selfcheck");
