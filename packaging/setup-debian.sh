@@ -41,6 +41,17 @@ if ((${#missing[@]})); then
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The SIP2 tests' peer: PyPI pysip2 in a venv outside the clone (found by tests/src/sip2_peer.rs).
+if [[ "${1:-}" == "--test" ]]; then
+  venv="${KIOSK_VENV:-$HOME/.cache/kiosk-venv}"
+  if ! "$venv/bin/python" -c 'import sys, pysip2; sys.exit(pysip2.__version__ != "0.1.0")' 2>/dev/null; then
+    echo "setup-debian: installing pysip2 0.1.0 into $venv"
+    py=/usr/bin/python3; [[ -x $py ]] || py=python3
+    "$py" -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check pysip2==0.1.0
+  fi
+fi
+
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi

@@ -7,4 +7,5 @@ mod printer;
 mod queue;
 mod rfid;
 mod scanner;
+mod sip2;
 mod upload;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod postgres;
+pub mod sip2_peer;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

@@ -361,7 +361,7 @@ impl Session {
                     ErrorKind::Checksum,
                     format!(
                         "the ILS kept asking for a resend (96) after {max} resends; check the \
-                         character set"
+                         character set and the terminator (CR or CR LF)"
                     ),
                 ));
             }

@@ -13,6 +13,7 @@ pub mod printer;
 pub mod rfid;
 pub mod scanner;
 pub mod simulate;
+pub mod sip2;
 pub mod sync;
 
 #[derive(Subcommand)]
@@ -39,6 +40,8 @@ pub enum Command {
     Scanner(scanner::ScannerArgs),
     /// Upload the signed offline queue to a back office now; `sync bench` measures a drain.
     Sync(sync::SyncArgs),
+    /// Library system over SIP2: status, patron, checkout, checkin, renew, item, end.
+    Sip2(sip2::Sip2Args),
 }
 
 pub fn run(command: Command) -> Result<(), CliError> {
@@ -64,5 +67,6 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Scanner(args) => scanner::run(args),
         Command::Sync(args) => sync::run(args),
+        Command::Sip2(args) => sip2::run(args),
     }
 }
