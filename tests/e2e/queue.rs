@@ -1,13 +1,17 @@
 //! Signed offline queue end to end through `kioskctl`: SIGKILL crash loop (nothing
-//! acknowledged is lost, no gaps, the chain verifies), tamper detection on exports, disk full
-//! on a real tiny filesystem.
+//! acknowledged is lost, no gaps, the chain verifies, and after upload the receiver holds each
+//! record exactly once), tamper detection on exports, disk full on a real tiny filesystem.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kiosk_tests::{binary, kioskctl, temp_dir};
+
+use crate::upload::{Receiver, Store, assert_held_exactly_once};
 
 fn ok(args: &[&str]) -> String {
     let out = kioskctl(args);
@@ -60,8 +64,9 @@ fn spawn_writer(db: &str, round: usize, threads: u32) -> Child {
         .expect("spawn kioskctl outbox enqueue")
 }
 
-/// Seqs the writer printed as complete lines (each printed after its commit returned).
-fn acknowledged(child: &mut Child) -> std::thread::JoinHandle<Vec<u64>> {
+/// Seqs the writer printed as complete lines (each printed after its commit returned); `seen`
+/// counts them as they arrive so the loop can kill a writer only once it is really writing.
+fn acknowledged(child: &mut Child, seen: Arc<AtomicUsize>) -> std::thread::JoinHandle<Vec<u64>> {
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         let mut r = BufReader::new(out);
@@ -72,7 +77,10 @@ fn acknowledged(child: &mut Child) -> std::thread::JoinHandle<Vec<u64>> {
             match r.read_line(&mut line) {
                 Ok(0) | Err(_) => break,
                 // A line cut by the kill has no newline: that seq was never acknowledged.
-                Ok(_) if line.ends_with('\n') => seqs.push(line.trim().parse().unwrap()),
+                Ok(_) if line.ends_with('\n') => {
+                    seqs.push(line.trim().parse().unwrap());
+                    seen.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(_) => break,
             }
         }
@@ -106,17 +114,25 @@ fn sigkill_loop_loses_nothing_acknowledged() {
     let mut acked: Vec<u64> = Vec::new();
     let started = Instant::now();
     let mut rounds = 0;
-    // Rounds of 1–2 concurrent writer processes (1–4 threads each), killed at random points.
-    while rounds < 40 && started.elapsed() < Duration::from_secs(25) {
+    // Rounds of 1–2 concurrent writer processes (1–4 threads each), killed at a random point once
+    // the first of them has acknowledged a record: on a loaded machine a writer may take a while
+    // to start, and a kill before it writes would test nothing. At least 40 rounds and 2,000
+    // acknowledged enqueues, whatever the machine's speed (bounded by a time cap).
+    while (rounds < 40 || acked.len() < 2000) && started.elapsed() < Duration::from_secs(240) {
         let procs = 1 + rng.below(2) as usize;
+        let seen = Arc::new(AtomicUsize::new(0));
         let mut children: Vec<(Child, std::thread::JoinHandle<Vec<u64>>)> = (0..procs)
             .map(|_| {
                 let mut c = spawn_writer(db, rounds, 1 + rng.below(4) as u32);
-                let h = acknowledged(&mut c);
+                let h = acknowledged(&mut c, seen.clone());
                 (c, h)
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(30 + rng.below(400)));
+        let writing = Instant::now();
+        while seen.load(Ordering::Relaxed) == 0 && writing.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
         for (c, _) in children.iter_mut() {
             c.kill().expect("SIGKILL the writer"); // std sends SIGKILL on Unix
         }
@@ -145,7 +161,10 @@ fn sigkill_loop_loses_nothing_acknowledged() {
         acked.len(),
         started.elapsed()
     );
-    assert!(acked.len() > 100, "too few enqueues to mean anything");
+    assert!(
+        rounds >= 40 && acked.len() >= 2000,
+        "too few rounds or enqueues to mean anything"
+    );
     // The chain verifies, locally and from the export against the enrolled key.
     ok(&["outbox", "verify", "--db", db]);
     let file = dir.path().join("export.jsonl");
@@ -160,6 +179,32 @@ fn sigkill_loop_loses_nothing_acknowledged() {
         &key,
     ]);
     assert!(out.starts_with("ok: "), "{out}");
+
+    // Uploaded after the crashes, the receiver holds every stored record exactly once, in order.
+    let rx = Receiver::start(Store::Sqlite, dir.path(), &[]).expect("receiver on SQLite");
+    let mut cfg = kiosk_queue::QueueConfig::new(&db_path);
+    cfg.create = false;
+    let q = kiosk_queue::Queue::open(cfg).expect("reopen the crashed queue");
+    rx.enroll(&q);
+    let out = kioskctl(&[
+        "outbox",
+        "sync",
+        "--db",
+        db,
+        "--to",
+        &rx.url(),
+        "--until-empty",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "outbox sync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["accepted"], max, "{report}");
+    assert_eq!(report["pending"], 0, "{report}");
+    assert_held_exactly_once(&rx, &q, max);
 }
 
 fn verify_reason(dir: &Path, name: &str, lines: &[String], key: &str) -> String {

@@ -75,6 +75,8 @@ pub enum OutboxCommand {
     },
     /// Sign a checkpoint at the current head.
     Checkpoint,
+    /// Upload to a back office now: `outbox sync --to URL [--until-empty]` (same as `kioskctl sync`).
+    Sync(super::sync::UploadOptions),
     /// Acknowledged enqueues per second at synchronous=FULL, 1 and 16 callers, beside plain
     /// SQLite inserts (one transaction each) on the same disk.
     Bench {
@@ -247,6 +249,9 @@ pub fn run(args: OutboxArgs) -> Result<(), CliError> {
             })
         }
         OutboxCommand::Bench { dir, records } => bench(&dir, records, json),
+        OutboxCommand::Sync(upload) => {
+            super::sync::upload(&args.db, args.key.clone(), upload, json)
+        }
     }
 }
 

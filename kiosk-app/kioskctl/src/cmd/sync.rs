@@ -1,7 +1,8 @@
 //! `kioskctl sync`: upload the signed offline queue to a back office now (queue notes §4).
 //!
-//! `kioskctl sync --db PATH --to URL [--until-empty] [--json]` sends one batch, or with
-//! `--until-empty` drains the queue, retrying transient failures with backoff.
+//! `kioskctl sync --db PATH --to URL [--until-empty] [--json]` (also spelled `kioskctl outbox
+//! sync`) sends one batch, or with `--until-empty` drains the queue, retrying transient failures
+//! with backoff.
 //! `kioskctl sync bench --records N` measures the drain of an N-record backlog to a reference
 //! receiver (`kiosk-backoffice`) over loopback, with this process's peak memory (VmHWM).
 
@@ -25,6 +26,15 @@ pub struct SyncArgs {
     /// The queue database.
     #[arg(long)]
     pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub upload: UploadOptions,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to upload, shared by `kioskctl sync` and `kioskctl outbox sync`.
+#[derive(Args)]
+pub struct UploadOptions {
     /// Receiver base URL, e.g. http://127.0.0.1:8080.
     #[arg(long)]
     pub to: Option<String>,
@@ -43,8 +53,6 @@ pub struct SyncArgs {
     /// Timeout of one upload request, in seconds.
     #[arg(long, default_value_t = 30.0)]
     pub timeout: f64,
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Subcommand)]
@@ -88,8 +96,9 @@ struct SyncReport {
     last_error: Option<String>,
 }
 
-fn open_queue(db: &Path, create: bool) -> Result<Arc<Queue>, CliError> {
+fn open_queue(db: &Path, key: Option<PathBuf>, create: bool) -> Result<Arc<Queue>, CliError> {
     let mut cfg = QueueConfig::new(db);
+    cfg.key_path = key;
     cfg.create = create;
     Queue::open(cfg)
         .map(Arc::new)
@@ -113,6 +122,17 @@ pub fn run(args: SyncArgs) -> Result<(), CliError> {
     let db = args
         .db
         .ok_or_else(|| CliError::usage("--db PATH is required"))?;
+    upload(&db, None, args.upload, args.json)
+}
+
+/// Uploads the queue at `db` now: one batch, or with `--until-empty` until nothing is pending
+/// (`kioskctl sync` and `kioskctl outbox sync`).
+pub fn upload(
+    db: &Path,
+    key: Option<PathBuf>,
+    args: UploadOptions,
+    json: bool,
+) -> Result<(), CliError> {
     let to = args
         .to
         .ok_or_else(|| CliError::usage("--to URL is required"))?;
@@ -126,7 +146,7 @@ pub fn run(args: SyncArgs) -> Result<(), CliError> {
             "--timeout must be a positive number of seconds",
         ));
     }
-    let queue = open_queue(&db, false)?;
+    let queue = open_queue(db, key, false)?;
     let terminal = queue.terminal().to_string();
     let mut cfg = Config::new(to);
     cfg.max_batch_records = args.batch.max(1);
@@ -158,7 +178,7 @@ pub fn run(args: SyncArgs) -> Result<(), CliError> {
         receiver_high_water: s.receiver_hwm,
         last_error: s.last_error.clone(),
     };
-    emit(args.json, &report, || {
+    emit(json, &report, || {
         format!(
             "terminal {}: {} accepted, {} duplicate, {} quarantined in {} batches ({} retries); {} pending{}\n",
             report.terminal,
@@ -190,7 +210,7 @@ fn vm_hwm_kib(pid: Option<u32>) -> Option<u64> {
 }
 
 fn bench_fill(db: &Path, records: u64) -> Result<(), CliError> {
-    let queue = open_queue(db, true)?;
+    let queue = open_queue(db, None, true)?;
     // Concurrent callers share one commit (group commit), so a few threads fill quickly.
     let threads = 32u64;
     std::thread::scope(|s| {
@@ -225,6 +245,8 @@ struct BenchReport {
     records: u64,
     batch: usize,
     fill_secs: f64,
+    /// Acknowledged enqueues per second while filling (32 callers, group commit).
+    fill_records_per_sec: f64,
     drain_secs: f64,
     records_per_sec: f64,
     uploader_vm_hwm_kib: Option<u64>,
@@ -315,7 +337,7 @@ fn bench(b: BenchArgs) -> Result<(), CliError> {
         line.trim().trim_start_matches("listening on ").to_string()
     };
     let result = (|| {
-        let queue = open_queue(&queue_db, false)?;
+        let queue = open_queue(&queue_db, None, false)?;
         let mut cfg = Config::new(format!("http://{addr}"));
         cfg.max_batch_records = b.batch.max(1);
         cfg.max_batch_bytes = 4 * 1024 * 1024;
@@ -328,10 +350,17 @@ fn bench(b: BenchArgs) -> Result<(), CliError> {
             })
             .map_err(|e| CliError::failed(format!("drain failed: {e}")))?;
         let drain_secs = t1.elapsed().as_secs_f64();
+        if status.receiver_hwm != Some(b.records) || status.backlog.pending != 0 {
+            return Err(CliError::failed(format!(
+                "drain incomplete: receiver holds {:?} of {}, {} pending",
+                status.receiver_hwm, b.records, status.backlog.pending
+            )));
+        }
         Ok::<_, CliError>(BenchReport {
             records: b.records,
             batch: b.batch,
             fill_secs,
+            fill_records_per_sec: b.records as f64 / fill_secs,
             drain_secs,
             records_per_sec: (status.accepted + status.duplicates) as f64 / drain_secs,
             uploader_vm_hwm_kib: vm_hwm_kib(None),
@@ -344,11 +373,12 @@ fn bench(b: BenchArgs) -> Result<(), CliError> {
     let report = result?;
     emit(b.json, &report, || {
         format!(
-            "drained {} records in {:.2} s ({:.0} records/s, batch {}); peak RSS uploader {} KiB, receiver {} KiB\n",
+            "drained {} records in {:.2} s ({:.0} records/s, batch {}; filled at {:.0} records/s); peak RSS uploader {} KiB, receiver {} KiB\n",
             report.records,
             report.drain_secs,
             report.records_per_sec,
             report.batch,
+            report.fill_records_per_sec,
             report.uploader_vm_hwm_kib.unwrap_or(0),
             report.receiver_vm_hwm_kib.unwrap_or(0)
         )
