@@ -204,6 +204,44 @@ fn dropped_connection_mid_stack() {
 }
 
 #[test]
+fn keepalive_and_reconnect_after_an_idle_drop() {
+    // pysip2 closes links idle for 1 s (Koha's client_timeout, shortened).
+    let peer = Sip2Peer::start(&["--idle-timeout", "1"]);
+    let mut c = connect(
+        &peer,
+        Settings {
+            keepalive_secs: 0,
+            ..settings()
+        },
+    );
+    // Due at once with a zero interval: a 99 goes out and is answered.
+    assert!(c.keepalive().unwrap());
+    std::thread::sleep(Duration::from_millis(1600));
+    // The server has closed the idle link: the client reconnects, logs in and answers anyway.
+    let info = c.item_information("B001").unwrap();
+    assert_eq!(info.title_identifier.as_deref(), Some("三体"));
+    assert_eq!(c.counters().reconnects, 1);
+    assert_eq!(c.counters().logins, 2);
+}
+
+#[test]
+fn retry_after_a_timeout_is_answered_once() {
+    // The ACS says 0.5 s timeout; its first answer about B009 takes 1.3 s. The kiosk resends the
+    // same bytes (same sequence number and checksum), pysip2 answers the duplicates with a
+    // replay, and the late replays are ignored by their sequence number.
+    let peer = Sip2Peer::start(&["--timeout-period", "005", "--delay-once", "B009", "1.3"]);
+    let mut c = connect(&peer, settings());
+    assert_eq!(c.session().timeout(), Duration::from_millis(500));
+    let out = c.checkout("P003", "B009", &CircOptions::default()).unwrap();
+    assert_eq!(out.ok, "1");
+    assert_eq!(out.screen_message, vec!["Checked out"]);
+    assert!(c.counters().timeouts >= 1, "{:?}", c.counters());
+    let info = c.item_information("B009").unwrap();
+    assert_eq!(info.circulation_status, "04");
+    assert!(c.counters().stale_responses >= 1, "{:?}", c.counters());
+}
+
+#[test]
 fn cr_and_crlf() {
     // The ILS answers CR LF (Koha's default): read by the real client from the real server.
     let peer = Sip2Peer::start(&["--crlf"]);

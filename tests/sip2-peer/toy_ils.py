@@ -19,6 +19,9 @@ Fault and quirk options (library.md §1.8, §7):
                   renewal of ITEM arrives (a dropped link in the middle of a stack of books).
   --corrupt-once ID  damage the checksum of the first answer with command id ID (e.g. 12); the
                   good answer is kept for the replay that a 97 asks for.
+  --delay-once ITEM SECONDS  answer the first request about ITEM only after SECONDS (the kiosk
+                  times out and resends; pysip2 replays its answer to the duplicates).
+  --idle-timeout SECONDS  pysip2 closes links idle that long (Koha's client_timeout).
 """
 
 from __future__ import annotations
@@ -81,8 +84,9 @@ class FaultyServer(SIP2Server):
     """pysip2's server with the test's quirks switched on by options."""
 
     def __init__(self, *, crlf: bool, accept_crlf: bool, drop_on: str | None,
-                 corrupt_once: str | None, **kw):
+                 corrupt_once: str | None, delay_once: tuple[str, float] | None, **kw):
         super().__init__(**kw)
+        self.delay_once = delay_once
         self.crlf = crlf
         self.accept_crlf = accept_crlf
         self.drop_on = drop_on
@@ -117,6 +121,10 @@ class FaultyServer(SIP2Server):
                 and isinstance(m, (CheckoutRequest, CheckinRequest, RenewRequest))):
             self.drop_on = None
             raise SIP2ProtocolError(f"test drop on item {item}")
+        if self.delay_once and item == self.delay_once[0]:
+            delay = self.delay_once[1]
+            self.delay_once = None
+            await anyio.sleep(delay)
         await super()._dispatch(stream, state, decoded)
 
 
@@ -176,6 +184,8 @@ def build(lib: Library, args) -> SIP2Server:
         accept_crlf=args.accept_crlf,
         drop_on=args.drop_on,
         corrupt_once=args.corrupt_once,
+        delay_once=(args.delay_once[0], float(args.delay_once[1])) if args.delay_once else None,
+        idle_timeout=args.idle_timeout,
     )
     login = lib.data["login"]
 
@@ -392,6 +402,8 @@ async def main() -> None:
     ap.add_argument("--accept-crlf", action="store_true")
     ap.add_argument("--drop-on")
     ap.add_argument("--corrupt-once")
+    ap.add_argument("--delay-once", nargs=2, metavar=("ITEM", "SECONDS"))
+    ap.add_argument("--idle-timeout", type=float)
     ap.add_argument("--timeout-period", default="030")
     ap.add_argument("--retries", default="003")
     ap.add_argument("--verbose", action="store_true")
