@@ -275,6 +275,122 @@ fn sync_cli_reports_bad_arguments_and_an_unreachable_receiver() {
     assert_eq!(report["accepted"], 0);
 }
 
+/// The technician's view through `kioskctl`: backlog size and oldest age, `outbox sync`, a
+/// refused record in quarantine and back to pending, the key for enrolment, and both benches
+/// in miniature (so the commands BENCHMARKS.md names keep working).
+#[test]
+fn outbox_cli_shows_backlog_quarantine_retry_and_benches() {
+    let dir = temp_dir();
+    let Some(rx) = Receiver::start(Store::Sqlite, dir.path(), &["--accept-kinds", "library."])
+    else {
+        return;
+    };
+    let q = queue_in(dir.path(), "T-E2E-OUTBOX");
+    rx.enroll(&q);
+    fill(&q, "library.checkout", 1, 3);
+    fill(&q, "vending.sale", 4, 4);
+    drop(q);
+    let db = dir.path().join("T-E2E-OUTBOX.db");
+    let key = dir.path().join("T-E2E-OUTBOX.key");
+    let (db, key) = (db.to_str().unwrap(), key.to_str().unwrap());
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = kioskctl(args);
+        assert!(
+            out.status.success(),
+            "kioskctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let stats = || json(&["outbox", "stats", "--db", db, "--key", key, "--json"]);
+
+    let s = stats();
+    assert_eq!(
+        (s["pending"].as_u64(), s["head_seq"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert!(s["oldest_pending_age_secs"].as_u64().unwrap() < 600, "{s}");
+
+    let url = rx.url();
+    let sync = ["outbox", "sync", "--db", db, "--key", key, "--to", &url];
+    let report = json(&[&sync[..], &["--until-empty", "--json"]].concat());
+    assert_eq!(report["accepted"], 3, "{report}");
+    assert_eq!(report["quarantined"], 1, "{report}");
+    assert_eq!(report["pending"], 0, "{report}");
+
+    let list = json(&["outbox", "quarantined", "--db", db, "--key", key, "--json"]);
+    assert_eq!(list[0]["seq"], 4, "{list}");
+    assert!(
+        list[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unsupported_kind")
+    );
+    let s = stats();
+    assert_eq!(
+        (
+            s["pending"].as_u64(),
+            s["acknowledged"].as_u64(),
+            s["quarantined"].as_u64()
+        ),
+        (Some(0), Some(3), Some(1))
+    );
+    assert!(s["oldest_pending_age_secs"].is_null(), "{s}");
+
+    let retried = json(&[
+        "outbox",
+        "retry-quarantined",
+        "--db",
+        db,
+        "--key",
+        key,
+        "--json",
+    ]);
+    assert_eq!(retried["retried"], 1);
+    let s = stats();
+    assert_eq!(
+        (s["pending"].as_u64(), s["quarantined"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(s["oldest_pending_age_secs"].is_u64(), "{s}");
+
+    let k = json(&["keys", "show", "--db", db, "--key", key, "--json"]);
+    assert_eq!(k["terminal"], "T-E2E-OUTBOX");
+    assert_eq!(k["public_key"].as_str().unwrap().len(), 64);
+    assert_eq!(k["public_key"], k["genesis_key"]);
+
+    let bench_dir = dir.path().join("bench");
+    std::fs::create_dir(&bench_dir).unwrap();
+    let bench_dir = bench_dir.to_str().unwrap();
+    let enqueue = json(&[
+        "outbox",
+        "bench",
+        "--dir",
+        bench_dir,
+        "--records",
+        "32",
+        "--json",
+    ]);
+    let rows = enqueue["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{enqueue}");
+    assert!(rows.iter().all(|r| r["per_second"].as_f64().unwrap() > 0.0));
+    let drain = json(&[
+        "sync",
+        "bench",
+        "--records",
+        "300",
+        "--batch",
+        "50",
+        "--dir",
+        bench_dir,
+        "--json",
+    ]);
+    assert_eq!(drain["receiver_high_water"], 300, "{drain}");
+    assert!(drain["records_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(drain["uploader_vm_hwm_kib"].as_u64().unwrap() > 0);
+    assert!(drain["receiver_vm_hwm_kib"].as_u64().unwrap() > 0);
+}
+
 // ---------------------------------------------------------------------------------------
 // Fault-injecting HTTP proxy
 

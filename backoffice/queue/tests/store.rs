@@ -338,3 +338,35 @@ fn rusqlite_version() -> i32 {
     let parts: Vec<i32> = v.split('.').map(|p| p.parse().unwrap()).collect();
     parts[0] * 1_000_000 + parts[1] * 1000 + parts[2]
 }
+
+#[test]
+fn batches_are_bounded_by_count_and_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(config(dir.path())).unwrap();
+    for i in 0..10 {
+        q.enqueue("loan", &json!({"i": i, "pad": "x".repeat(500)}))
+            .unwrap();
+    }
+    let one = {
+        let r = &q.pending_batch(1, 1 << 20).unwrap().records[0];
+        r.body.len() + r.sig.len()
+    };
+    // Room for three and a half records: three go, in seq order from the oldest.
+    let batch = q.pending_batch(100, one * 7 / 2).unwrap();
+    let seqs: Vec<u64> = batch
+        .records
+        .iter()
+        .map(|r| r.decode_body().unwrap().seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert!(
+        batch
+            .records
+            .iter()
+            .map(|r| r.body.len() + 64)
+            .sum::<usize>()
+            <= one * 7 / 2
+    );
+    // The count bound wins when it is the tighter one.
+    assert_eq!(q.pending_batch(2, 1 << 20).unwrap().records.len(), 2);
+}

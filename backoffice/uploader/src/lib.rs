@@ -484,3 +484,29 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_errors_408_429_and_5xx_are_retried_other_4xx_are_not() {
+        let http = |status| UploadError::Http {
+            status,
+            detail: String::new(),
+            retry_after: None,
+        };
+        assert!(UploadError::Network("connection reset".into()).is_transient());
+        for status in [408, 429, 500, 502, 503, 504, 599] {
+            assert!(http(status).is_transient(), "{status}");
+        }
+        for status in [400, 404, 409, 413, 422] {
+            assert!(!http(status).is_transient(), "{status}");
+        }
+        let refused = UploadError::NotAllowed {
+            status: 401,
+            detail: String::new(),
+        };
+        assert!(!refused.is_transient(), "401/403 stop and alert");
+    }
+}

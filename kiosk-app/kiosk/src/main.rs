@@ -1,11 +1,17 @@
 //! `kiosk --profile NAME|PATH [--demo] [--windowed]`: the fullscreen kiosk UI.
 
+use std::cell::Cell;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use kiosk::cli::{self, Args};
+use kiosk::maintenance::{
+    self, BackOfficeStatus, DeviceStatus, EXIT_LEAVE_KIOSK, EXIT_RESTART, FixtureBackend, Job,
+    MaintenanceBackend, QueueStatus, RecentError, TestOutcome,
+};
+use kiosk::maintenance_ui::MaintenanceUi;
 use kiosk::ui::App;
 use kiosk::{Kiosk, Playlist};
 use slint::ComponentHandle;
@@ -20,7 +26,7 @@ fn main() -> ExitCode {
         .init();
     let args = Args::parse();
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(line) => {
             eprintln!("{line}");
             ExitCode::FAILURE
@@ -28,7 +34,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+/// The menu's backend in the binary: "restart" and "leave kiosk mode" quit the event loop with
+/// their exit status (systemd restarts the first; the unit's RestartPreventExitStatus keeps the
+/// second stopped).
+struct Quitting {
+    inner: Box<dyn MaintenanceBackend>,
+    exit: Rc<Cell<u8>>,
+}
+
+impl MaintenanceBackend for Quitting {
+    fn devices(&self) -> Vec<DeviceStatus> {
+        self.inner.devices()
+    }
+    fn queue(&self) -> Option<QueueStatus> {
+        self.inner.queue()
+    }
+    fn back_office(&self) -> BackOfficeStatus {
+        self.inner.back_office()
+    }
+    fn recent_errors(&self) -> Vec<RecentError> {
+        self.inner.recent_errors()
+    }
+    fn test(&self, device: &str) -> Option<Job<TestOutcome>> {
+        self.inner.test(device)
+    }
+    fn retry_quarantined(&self) -> Job<Result<u64, String>> {
+        self.inner.retry_quarantined()
+    }
+    fn restart(&self) {
+        self.inner.restart();
+        self.exit.set(EXIT_RESTART);
+        let _ = slint::quit_event_loop();
+    }
+    fn leave_kiosk(&self) {
+        self.inner.leave_kiosk();
+        self.exit.set(EXIT_LEAVE_KIOSK);
+        let _ = slint::quit_event_loop();
+    }
+}
+
+fn run(args: &Args) -> Result<u8, String> {
     let profile = cli::load_profile(args).map_err(|e| format!("kiosk: {e}"))?;
     let now = Instant::now();
     let playlist = match &args.announcements {
@@ -45,6 +90,36 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("kiosk: {e}"))?;
     kiosk::narrator::attach_espeak(&kiosk);
     let _tick = kiosk.start_timer();
+
+    // Demo mode: the documented demo PIN unless the profile sets one, and the demo status.
+    let settings = match (&profile.maintenance, args.demo) {
+        (Some(s), _) => Some(s.clone()),
+        (None, true) => Some(maintenance::demo_settings()),
+        (None, false) => None,
+    };
+    let inner: Box<dyn MaintenanceBackend> = if args.demo {
+        Box::new(FixtureBackend::demo_for(&profile))
+    } else {
+        Box::new(maintenance::SupervisorBackend::new(
+            std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new()),
+            &profile,
+        ))
+    };
+    let exit = Rc::new(Cell::new(0));
+    let backend = Rc::new(Quitting {
+        inner,
+        exit: exit.clone(),
+    });
+    let menu = MaintenanceUi::attach(
+        &app,
+        &kiosk,
+        &profile,
+        settings.as_ref(),
+        backend,
+        Rc::new(Instant::now),
+    )
+    .map_err(|e| format!("kiosk: maintenance: {e}"))?;
+    let _menu_tick = menu.start_timer();
     let _quit = args.quit_after.map(|secs| {
         let timer = slint::Timer::default();
         timer.start(
@@ -64,5 +139,6 @@ fn run(args: &Args) -> Result<(), String> {
         "kiosk started"
     );
     app.run()
-        .map_err(|e| cli::no_display_message(&e.to_string()))
+        .map_err(|e| cli::no_display_message(&e.to_string()))?;
+    Ok(exit.get())
 }
