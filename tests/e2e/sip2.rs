@@ -103,6 +103,32 @@ fn gb18030_library() {
 }
 
 #[test]
+fn cp850_library() {
+    // The spec's default character set (and pysip2's): accents pass, Chinese cannot be sent.
+    let peer = Sip2Peer::start(&["--encoding", "cp850", "--library-name", "Bibliothèque"]);
+    let mut c = connect(
+        &peer,
+        Settings {
+            charset: Charset::Cp850,
+            ..settings()
+        },
+    );
+    assert_eq!(
+        c.acs_status().unwrap().library_name.as_deref(),
+        Some("Bibliothèque")
+    );
+    let info = c.item_information("B010").unwrap();
+    assert_eq!(
+        info.title_identifier.as_deref(),
+        Some("Cien años de soledad")
+    );
+    let e = c.item_information("书").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Encoding, "{e}");
+    // The session is still usable after a refused encoding.
+    assert_eq!(c.item_information("B009").unwrap().circulation_status, "03");
+}
+
+#[test]
 fn login_failure() {
     let peer = Sip2Peer::start(&[]);
     let bad = Settings {

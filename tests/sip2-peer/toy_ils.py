@@ -175,7 +175,7 @@ def build(lib: Library, args) -> SIP2Server:
     app = FaultyServer(
         encoding=args.encoding,
         institution_id=lib.inst,
-        library_name=lib.data.get("library_name"),
+        library_name=args.library_name or lib.data.get("library_name"),
         terminal_location=lib.data["login"].get("location"),
         timeout_period=args.timeout_period,
         retries_allowed=args.retries,
@@ -404,6 +404,7 @@ async def main() -> None:
     ap.add_argument("--corrupt-once")
     ap.add_argument("--delay-once", nargs=2, metavar=("ITEM", "SECONDS"))
     ap.add_argument("--idle-timeout", type=float)
+    ap.add_argument("--library-name", help="override the fixture's (e.g. for --encoding cp850)")
     ap.add_argument("--timeout-period", default="030")
     ap.add_argument("--retries", default="003")
     ap.add_argument("--verbose", action="store_true")
