@@ -96,8 +96,15 @@ impl Charset {
     pub fn can_encode(self, ch: char) -> bool {
         match self {
             Charset::Utf8 => true,
-            // The WHATWG GB18030 encoder refuses U+E5E5 only.
-            Charset::Gb18030 => ch != '\u{E5E5}',
+            // The WHATWG encoder refuses U+E5E5, and a few characters come back as another
+            // code point (e.g. the private-use U+E82B, whose bytes decode as U+9FB6 龶 in the
+            // WHATWG tables): only what reads back unchanged may be sent.
+            Charset::Gb18030 => {
+                let mut buf = [0u8; 4];
+                let one: &str = ch.encode_utf8(&mut buf);
+                let (bytes, _, unmappable) = encoding_rs::GB18030.encode(one);
+                !unmappable && encoding_rs::GB18030.decode_without_bom_handling(&bytes).0 == one
+            }
             Charset::Cp850 => ch.is_ascii() || CP850_HIGH.contains(&ch),
             Charset::Latin1 => (ch as u32) < 0x100,
             Charset::Ascii => ch.is_ascii(),
@@ -114,11 +121,16 @@ impl Charset {
         match self {
             Charset::Utf8 => Ok(text.as_bytes().to_vec()),
             Charset::Gb18030 => {
-                if let Some(ch) = text.chars().find(|c| !self.can_encode(*c)) {
-                    return Err(bad(ch));
+                let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+                if !unmappable && encoding_rs::GB18030.decode_without_bom_handling(&bytes).0 == text
+                {
+                    return Ok(bytes.into_owned());
                 }
-                let (bytes, _, _) = encoding_rs::GB18030.encode(text);
-                Ok(bytes.into_owned())
+                let ch = text
+                    .chars()
+                    .find(|c| !self.can_encode(*c))
+                    .unwrap_or('\u{FFFD}');
+                Err(bad(ch))
             }
             Charset::Cp850 => text
                 .chars()
@@ -218,6 +230,10 @@ mod tests {
             Charset::Gb18030.decode(&[0xD5, 0xC5, 0xC8, 0xFD]),
             ("张三".into(), false)
         );
+        // Characters that would read back as another code point are refused.
+        assert!(Charset::Gb18030.encode("\u{E82B}").is_err());
+        assert_eq!(Charset::Gb18030.encode("龶").unwrap().len(), 2);
+        assert!(Charset::Gb18030.encode("\u{E5E5}").is_err());
         // A four-byte sequence.
         let emoji = Charset::Gb18030.encode("😀").unwrap();
         assert_eq!(emoji.len(), 4);

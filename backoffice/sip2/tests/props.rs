@@ -90,7 +90,11 @@ proptest! {
     ) {
         let codec = Codec::new(cs, term);
         let trailer = seq.map_or(Trailer::None, |sequence| Trailer::Checksum { sequence });
-        let bytes = codec.encode(&msg, trailer).unwrap();
+        // A few characters have no GB18030 round trip; the encoder refuses them.
+        let bytes = match codec.encode(&msg, trailer) {
+            Err(kiosk_sip2::EncodeError::Unencodable(_)) => return Ok(()),
+            other => other.unwrap(),
+        };
         // Two messages back to back, cut anywhere.
         let mut two = bytes.clone();
         two.extend_from_slice(&bytes);
@@ -148,7 +152,10 @@ proptest! {
             ..Default::default()
         };
         for m in [Message::from(checkout), Message::from(patron)] {
-            let bytes = codec.encode(&m.to_raw().unwrap(), Trailer::Checksum { sequence: seq }).unwrap();
+            let bytes = match codec.encode(&m.to_raw().unwrap(), Trailer::Checksum { sequence: seq }) {
+                Err(kiosk_sip2::EncodeError::Unencodable(_)) => continue,
+                other => other.unwrap(),
+            };
             let d = codec.decode(&bytes).unwrap();
             prop_assert_eq!(Message::from_raw(&d.message).unwrap(), m);
         }
