@@ -130,6 +130,90 @@ impl Default for LibrarySettings {
     }
 }
 
+/// The maintenance menu's PIN and lockout (`[maintenance]`). Without this section the menu
+/// cannot be opened, except in demo mode, which uses the documented demo PIN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSettings {
+    /// `pbkdf2-sha256$ITERATIONS$SALT_HEX$HASH_HEX`: PBKDF2-HMAC-SHA256 of the PIN's digits
+    /// (1 000 to 10 000 000 iterations, salt 8 to 64 bytes, 32-byte hash); a Python one-liner
+    /// that makes one is in `kiosk-app/kiosk/README.md`.
+    pub pin_hash: String,
+    /// Wrong PINs in a row that start a lockout.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First lockout; every further lockout in a row doubles it, up to `lockout_max_secs`.
+    #[serde(default = "default_lockout_secs")]
+    pub lockout_secs: u32,
+    #[serde(default = "default_lockout_max_secs")]
+    pub lockout_max_secs: u32,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+
+fn default_lockout_secs() -> u32 {
+    60
+}
+
+fn default_lockout_max_secs() -> u32 {
+    3600
+}
+
+/// The parts of a checked `pin_hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinHashParts {
+    pub iterations: u32,
+    pub salt: Vec<u8>,
+    pub hash: [u8; 32],
+}
+
+impl MaintenanceSettings {
+    /// Splits and checks `pin_hash`.
+    pub fn pin_hash_parts(&self) -> Result<PinHashParts, String> {
+        let mut parts = self.pin_hash.split('$');
+        let (Some(scheme), Some(iterations), Some(salt), Some(hash), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err("maintenance.pin_hash must be pbkdf2-sha256$ITERATIONS$SALT$HASH".into());
+        };
+        if scheme != "pbkdf2-sha256" {
+            return Err(format!(
+                "maintenance.pin_hash scheme '{scheme}' is not pbkdf2-sha256"
+            ));
+        }
+        let iterations: u32 = iterations
+            .parse()
+            .ok()
+            .filter(|n| (1_000..=10_000_000).contains(n))
+            .ok_or("maintenance.pin_hash iterations must be 1000 to 10000000")?;
+        let unhex = |s: &str| -> Option<Vec<u8>> {
+            (s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+                (0..s.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or(0))
+                    .collect()
+            })
+        };
+        let salt = unhex(salt)
+            .filter(|s| (8..=64).contains(&s.len()))
+            .ok_or("maintenance.pin_hash salt must be 8 to 64 bytes of hex")?;
+        let hash = unhex(hash)
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .ok_or("maintenance.pin_hash hash must be 32 bytes of hex")?;
+        Ok(PinHashParts {
+            iterations,
+            salt,
+            hash,
+        })
+    }
+}
+
 /// A terminal profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +238,8 @@ pub struct Profile {
     pub backoffice: BackOffice,
     #[serde(default)]
     pub library: Option<LibrarySettings>,
+    #[serde(default)]
+    pub maintenance: Option<MaintenanceSettings>,
 }
 
 fn default_languages() -> Vec<String> {
@@ -267,6 +353,16 @@ impl Profile {
                 )));
             }
         }
+        if let Some(m) = &self.maintenance {
+            m.pin_hash_parts().map_err(invalid)?;
+            if m.max_attempts == 0 || m.lockout_secs == 0 || m.lockout_max_secs < m.lockout_secs {
+                return Err(invalid(
+                    "maintenance: max_attempts and lockout_secs must be positive and \
+                     lockout_max_secs at least lockout_secs"
+                        .into(),
+                ));
+            }
+        }
         if self.timeouts.idle_secs == 0 || self.timeouts.countdown_secs == 0 {
             return Err(invalid("timeouts must be positive".into()));
         }
@@ -342,5 +438,45 @@ mod tests {
             Profile::parse("kind = \"atm\"\nterminal_id = \"x\"\n", path),
             Err(ProfileError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn maintenance_section_is_checked_strictly() {
+        let path = Path::new("t.toml");
+        let base = "kind = \"gov-terminal\"\nterminal_id = \"t1\"\n[maintenance]\n";
+        let good = "pbkdf2-sha256$20000$6b696f736b2d64656d6f2d73616c7431$\
+                    6104ceaef712e8f538bd6699f28a837228332d9a5ef94186237355806c52e336";
+        let p = Profile::parse(&format!("{base}pin_hash = \"{good}\"\n"), path).unwrap();
+        let m = p.maintenance.unwrap();
+        assert_eq!(
+            (m.max_attempts, m.lockout_secs, m.lockout_max_secs),
+            (5, 60, 3600)
+        );
+        let parts = m.pin_hash_parts().unwrap();
+        assert_eq!(parts.iterations, 20000);
+        assert_eq!(parts.salt, b"kiosk-demo-salt1");
+        for bad in [
+            good.replace("pbkdf2-sha256", "md5"),
+            good.replace("$20000$", "$10$"),
+            good.replace("$6b69", "$6b6"),
+            good[..good.len() - 2].to_string(),
+            format!("{good}$x"),
+            "2580".to_string(),
+        ] {
+            assert!(
+                matches!(
+                    Profile::parse(&format!("{base}pin_hash = \"{bad}\"\n"), path),
+                    Err(ProfileError::Invalid { .. })
+                ),
+                "{bad} accepted"
+            );
+        }
+        for extra in ["pin = \"2580\"\n", "lockout_secs = 0\n"] {
+            assert!(
+                Profile::parse(&format!("{base}pin_hash = \"{good}\"\n{extra}"), path).is_err(),
+                "{extra} accepted"
+            );
+        }
+        assert!(Profile::parse(&format!("{base}max_attempts = 3\n"), path).is_err());
     }
 }
