@@ -36,6 +36,8 @@ struct Controller {
     playlist: Playlist,
     terminal_name: String,
     applied_language: Option<Language>,
+    /// The maintenance menu is open: the session's idle clock stands still.
+    held: bool,
     /// The spoken mode, when the terminal has a speaker.
     narrator: Option<Narrator>,
 }
@@ -66,6 +68,7 @@ impl Kiosk {
                 playlist,
                 terminal_name: profile.display_name.clone(),
                 applied_language: None,
+                held: false,
                 narrator: None,
             })),
             clock,
@@ -139,7 +142,11 @@ impl Kiosk {
         let now = (self.clock)();
         let outcome = {
             let mut c = self.inner.borrow_mut();
-            let outcome = c.session.tick(now);
+            let outcome = if c.held {
+                Outcome::Unchanged
+            } else {
+                c.session.tick(now)
+            };
             let elder = c.session.elder_mode();
             c.playlist.tick(now, elder);
             outcome
@@ -172,6 +179,11 @@ impl Kiosk {
         let now = (self.clock)();
         self.inner.borrow_mut().playlist.clear_emergency(now);
         self.sync();
+    }
+
+    /// Stops (`true`) or restarts the session's idle ticks, while the maintenance menu is open.
+    pub fn hold(&self, held: bool) {
+        self.inner.borrow_mut().held = held;
     }
 
     /// Gives the kiosk a voice: the spoken mode speaks in elder mode, or always when `always`.

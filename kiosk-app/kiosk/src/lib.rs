@@ -13,6 +13,8 @@ pub mod adapter;
 pub mod attract;
 pub mod catalogue;
 pub mod cli;
+pub mod maintenance;
+pub mod maintenance_ui;
 pub mod narrator;
 pub mod services;
 pub mod session;

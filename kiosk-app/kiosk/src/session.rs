@@ -74,6 +74,8 @@ pub enum EndReason {
     IdleTimeout,
     /// The card the session started with was taken away.
     CardRemoved,
+    /// A technician opened the maintenance menu.
+    Maintenance,
 }
 
 /// The screens the session moves through. Flows add their own pages later.
@@ -188,6 +190,10 @@ pub enum Input {
     SetLanguage(Language),
     /// Elder-mode switch.
     ToggleElder,
+    /// The maintenance menu opened: the session in progress ends and is wiped.
+    MaintenanceOpened,
+    /// The maintenance menu closed: language and elder mode go back to the defaults.
+    MaintenanceClosed,
 }
 
 /// What changed after an input or a tick.
@@ -315,6 +321,20 @@ impl Session {
                 let outcome = self.preference_touch(now);
                 self.elder_mode = !self.elder_mode;
                 outcome
+            }
+            Input::MaintenanceOpened => {
+                self.last_activity = now;
+                self.end(EndReason::Maintenance)
+            }
+            Input::MaintenanceClosed => {
+                self.last_activity = now;
+                let reset = !self.at_defaults();
+                self.reset_preferences();
+                if reset {
+                    Outcome::PreferencesReset
+                } else {
+                    Outcome::Unchanged
+                }
             }
         }
     }
@@ -573,6 +593,34 @@ mod tests {
         assert_eq!(
             s.handle(Input::CardRemoved, t0),
             Outcome::Ended(EndReason::CardRemoved)
+        );
+    }
+
+    #[test]
+    fn opening_maintenance_ends_and_wipes_the_session() {
+        let t0 = Instant::now();
+        let mut s = Session::new(settings(), t0);
+        assert_eq!(s.handle(Input::MaintenanceOpened, t0), Outcome::Unchanged);
+        s.handle(Input::Start(Trigger::Card), t0);
+        s.handle(Input::SetLanguage(Language::En), t0);
+        s.data_mut().unwrap().holder_id = "11010519491231002X".into();
+        assert_eq!(
+            s.handle(Input::MaintenanceOpened, t0 + secs(2)),
+            Outcome::Ended(EndReason::Maintenance)
+        );
+        assert!(s.data().is_none());
+        assert_eq!(s.page(), Page::Attract);
+        assert_eq!(s.language(), Language::ZhCn);
+        // The technician's language choice in the menu ends with the menu.
+        s.handle(Input::SetLanguage(Language::En), t0 + secs(3));
+        assert_eq!(
+            s.handle(Input::MaintenanceClosed, t0 + secs(9)),
+            Outcome::PreferencesReset
+        );
+        assert_eq!(s.language(), Language::ZhCn);
+        assert_eq!(
+            s.handle(Input::MaintenanceClosed, t0 + secs(9)),
+            Outcome::Unchanged
         );
     }
 

@@ -1,5 +1,6 @@
 //! Golden screenshots rendered by Slint's software renderer through the testing backend (no
-//! display): attract and home, in zh-CN, in English and in elder mode, compared with the PNGs in
+//! display): attract and home, in zh-CN, in English and in elder mode, and the maintenance PIN
+//! pad and menu (demo status fixture) in the same three variants, compared with the PNGs in
 //! `fixtures/screenshots/` with a small tolerance. Regenerate after an intended change with
 //! `KIOSK_UPDATE_SCREENSHOTS=1 cargo test -p kiosk --test screenshots` and look at the result.
 //!
@@ -12,9 +13,12 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use i_slint_backend_testing::{ElementHandle, TestingBackend, TestingBackendOptions};
+use kiosk::maintenance::{self, FixtureBackend};
+use kiosk::maintenance_ui::MaintenanceUi;
 use kiosk::ui::App;
 use kiosk::{Kiosk, Playlist};
 use kiosk_devices::profile::Profile;
+use slint::platform::PointerEventButton;
 use slint::{ComponentHandle, LogicalSize};
 
 const WIDTH: u32 = 1280;
@@ -125,6 +129,19 @@ fn golden_screenshots() {
     )
     .unwrap();
 
+    let mut backend = FixtureBackend::demo_for(&profile);
+    backend.test_delay = std::time::Duration::ZERO;
+    let menu_clock = now.clone();
+    let menu = MaintenanceUi::attach(
+        &app,
+        &kiosk,
+        &profile,
+        Some(&maintenance::demo_settings()),
+        Rc::new(backend),
+        Rc::new(move || menu_clock.get()),
+    )
+    .unwrap();
+
     let mut failures = Vec::new();
     let mut shot = |name: &str| {
         if let Some(f) = check(name, &snapshot(&app), update) {
@@ -145,6 +162,40 @@ fn golden_screenshots() {
     press(&app, "开始");
     shot("home-elder-zh-CN");
     press(&app, "结束");
+
+    // The maintenance menu: five taps on the corner, then the demo PIN.
+    let corner: Vec<_> =
+        ElementHandle::find_by_element_id(&app, "App::maintenance-corner").collect();
+    for _ in 0..5 {
+        corner[0].mock_single_click(PointerEventButton::Left);
+    }
+    press(&app, "2");
+    press(&app, "5");
+    shot("maintenance-pin-zh-CN");
+    press(&app, "8");
+    press(&app, "0");
+    press(&app, "确定");
+    // One finished test, so the result line shows too.
+    press(&app, "打印测试");
+    for _ in 0..500 {
+        menu.tick();
+        if !ElementHandle::find_by_accessible_label(&app, "✗ 测试失败: printer reports no paper")
+            .collect::<Vec<_>>()
+            .is_empty()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    shot("maintenance-zh-CN");
+    press(&app, "English");
+    shot("maintenance-en");
+    press(&app, "中文");
+    press(&app, "长辈模式");
+    shot("maintenance-elder-zh-CN");
+    press(&app, "长辈模式");
+    press(&app, "关闭");
+    drop(menu);
     drop(kiosk);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -3,7 +3,8 @@
 //! each scenario leaves the kiosk on its attract screen.
 //!
 //! Elements are found by their accessible labels (what the spoken mode will read), time is a fake
-//! clock moved by hand, and the session's idle ticks are driven directly.
+//! clock moved by hand, and the session's idle ticks are driven directly. The maintenance menu
+//! runs on the demo PIN (2580) and the demo status fixture (`fixtures/maintenance/demo.toml`).
 
 use std::cell::Cell;
 use std::path::Path;
@@ -11,14 +12,19 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use i_slint_backend_testing::{ElementHandle, ElementQuery};
-use kiosk::ui::{App, AppState, Page, Theme};
+use kiosk::maintenance::{self, FixtureBackend, Screen};
+use kiosk::maintenance_ui::MaintenanceUi;
+use kiosk::ui::{App, AppState, Maintenance, MaintenanceScreen, Page, Theme};
 use kiosk::{Announcement, Kiosk, Playlist};
 use kiosk_devices::profile::Profile;
+use slint::platform::PointerEventButton;
 use slint::{ComponentHandle, LogicalSize};
 
 struct Harness {
     app: App,
     kiosk: Kiosk,
+    menu: MaintenanceUi,
+    backend: Rc<FixtureBackend>,
     now: Rc<Cell<Instant>>,
 }
 
@@ -37,12 +43,67 @@ impl Harness {
             Rc::new(move || clock.get()),
         )
         .unwrap();
-        Harness { app, kiosk, now }
+        let mut backend = FixtureBackend::demo_for(&profile);
+        backend.test_delay = Duration::ZERO;
+        let backend = Rc::new(backend);
+        let clock = now.clone();
+        let menu = MaintenanceUi::attach(
+            &app,
+            &kiosk,
+            &profile,
+            Some(&maintenance::demo_settings()),
+            backend.clone(),
+            Rc::new(move || clock.get()),
+        )
+        .unwrap();
+        Harness {
+            app,
+            kiosk,
+            menu,
+            backend,
+            now,
+        }
     }
 
     fn advance(&self, secs: u64) {
         self.now.set(self.now.get() + Duration::from_secs(secs));
         self.kiosk.tick();
+        self.menu.tick();
+    }
+
+    /// One tap on the hidden maintenance corner (a real pointer click on the element).
+    fn tap_corner(&self) {
+        let corner: Vec<_> =
+            ElementHandle::find_by_element_id(&self.app, "App::maintenance-corner").collect();
+        assert_eq!(corner.len(), 1, "the maintenance corner");
+        corner[0].mock_single_click(PointerEventButton::Left);
+    }
+
+    fn type_pin(&self, pin: &str) {
+        for digit in pin.chars() {
+            self.press(&digit.to_string());
+        }
+        self.press(if self.state().get_language() == "en" {
+            "OK"
+        } else {
+            "确定"
+        });
+    }
+
+    fn maintenance(&self) -> Maintenance<'_> {
+        self.app.global::<Maintenance>()
+    }
+
+    /// Ticks until a worker thread's result arrived (device tests, retry).
+    fn wait_for(&self, label: &str) {
+        for _ in 0..500 {
+            self.menu.tick();
+            if self.has(label) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{label:?} never showed");
     }
 
     fn find(&self, label: &str) -> Vec<ElementHandle> {
@@ -265,6 +326,149 @@ fn theme_contrast(h: &Harness) {
     h.state().set_elder_mode(false);
 }
 
+fn open_pin_pad(h: &Harness) {
+    for _ in 0..5 {
+        h.tap_corner();
+    }
+    assert_eq!(h.maintenance().get_screen(), MaintenanceScreen::Pin);
+}
+
+fn maintenance_gesture_wrong_pin_locks_out(h: &Harness) {
+    h.press("开始");
+    h.kiosk
+        .with_session_mut(|s| s.data_mut().unwrap().holder_id = "11010519491231002X".into());
+    // Slow taps (one a second) never open the pad; four quick ones do not either.
+    for _ in 0..5 {
+        h.tap_corner();
+        h.advance(1);
+    }
+    assert_eq!(h.maintenance().get_screen(), MaintenanceScreen::Closed);
+    h.advance(4);
+    for _ in 0..4 {
+        h.tap_corner();
+    }
+    assert_eq!(h.maintenance().get_screen(), MaintenanceScreen::Closed);
+    h.advance(4);
+    open_pin_pad(h);
+    assert!(h.has("维护密码"), "PIN page title");
+    assert!(h.has("请输入维护密码"));
+    assert!(
+        h.kiosk.with_session(|s| s.is_active()),
+        "the pad alone does not end the session"
+    );
+    h.check_actionable(60.0);
+    for key in ["0", "1", "5", "9", "删除", "确定", "取消"] {
+        assert!(h.has(key), "key {key}");
+    }
+    // Digits show as dots only.
+    h.press("2");
+    h.press("5");
+    assert!(h.has("已输入 2 位"));
+    h.press("删除");
+    h.press("删除");
+
+    for left in (1..=4).rev() {
+        h.type_pin("1111");
+        assert!(
+            h.has(&format!("密码错误，还可尝试 {left} 次")),
+            "{left} left"
+        );
+    }
+    h.type_pin("1111");
+    assert!(h.has("密码错误次数过多，请 60 秒后再试"));
+    assert_eq!(h.maintenance().get_lockout_secs(), 60);
+    // Locked: even the right PIN does not open the menu.
+    h.type_pin(maintenance::DEMO_PIN);
+    assert_eq!(h.maintenance().get_screen(), MaintenanceScreen::Pin);
+    assert_eq!(h.maintenance().get_entered(), 0);
+    h.advance(30);
+    assert!(h.has("密码错误次数过多，请 30 秒后再试"));
+    h.advance(30);
+    assert_eq!(h.maintenance().get_lockout_secs(), 0);
+    assert!(h.has("请输入维护密码"), "the lockout ended");
+    assert_eq!(h.maintenance().get_screen(), MaintenanceScreen::Pin);
+
+    h.type_pin(maintenance::DEMO_PIN);
+    assert_eq!(h.menu.screen(), Screen::Menu);
+    assert!(h.has("维护菜单"), "menu title");
+    assert!(
+        h.kiosk
+            .with_session(|s| !s.is_active() && s.data().is_none()),
+        "the customer's session was wiped"
+    );
+    assert_eq!(h.state().get_page(), Page::Attract);
+}
+
+fn maintenance_menu_shows_and_tests(h: &Harness) {
+    // gov-terminal: idcard, fingerprint, printer, scanner (fixture states).
+    assert!(h.has("身份证阅读器: 正常"));
+    assert!(h.has("凭条打印机: 故障"));
+    assert!(h.has("扫码器: 离线"));
+    assert!(!h.has("RFID 读写器: 正常"), "only the profile's devices");
+    assert!(h.has("待上传：12 · 最早 31 分钟"));
+    assert!(h.has("已隔离：2"));
+    h.check_actionable(60.0);
+
+    h.press("打印测试");
+    h.wait_for("✗ 测试失败: printer reports no paper");
+    h.press("读卡测试");
+    h.wait_for("✓ 测试通过: card read in 0.84 s (SAM 05.01)");
+    let actions = h.backend.actions.lock().unwrap().clone();
+    assert_eq!(actions, ["test:printer", "test:idcard"]);
+
+    h.press("重试隔离记录");
+    h.wait_for("2 条记录已重新进入上传队列");
+    assert!(h.has("已隔离：0"));
+
+    // The session's idle clock stands still while the menu is open.
+    h.advance(200);
+    assert_eq!(h.menu.screen(), Screen::Menu);
+
+    // Language and elder mode work here too.
+    h.press("English");
+    assert!(h.has("Maintenance menu") && h.has("Receipt printer: Fault"));
+    h.press("Elder mode");
+    let target = h.app.global::<Theme>().get_touch_target();
+    assert!(target >= 60.0);
+    h.check_actionable(target);
+    h.press("Elder mode");
+
+    // Restart and leave ask first.
+    h.press("Restart the app");
+    assert!(h.has("Restart the app now?"));
+    h.press("No");
+    assert!(!h.has("Restart the app now?"));
+    h.press("Leave kiosk mode");
+    h.press("Yes");
+    assert_eq!(
+        h.backend.actions.lock().unwrap().last().map(String::as_str),
+        Some("leave-kiosk")
+    );
+
+    h.press("Close");
+    assert_eq!(h.maintenance().get_screen(), MaintenanceScreen::Closed);
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert_eq!(
+        h.state().get_language(),
+        "zh-CN",
+        "back to the profile's language"
+    );
+    assert!(h.has("开始"));
+
+    // An abandoned menu closes itself.
+    open_pin_pad(h);
+    h.type_pin(maintenance::DEMO_PIN);
+    assert_eq!(h.menu.screen(), Screen::Menu);
+    h.advance(299);
+    assert_eq!(h.menu.screen(), Screen::Menu);
+    h.advance(1);
+    assert_eq!(h.menu.screen(), Screen::Closed);
+    // "Cancel" on the pad goes back to the customer screen.
+    open_pin_pad(h);
+    h.press("取消");
+    assert_eq!(h.menu.screen(), Screen::Closed);
+}
+
 /// Spoken mode (issue 4): in elder mode the page title, the pressed control and the idle
 /// countdown are said in the UI's language (recording test double instead of espeak-ng).
 fn elder_mode_speaks_titles_actions_and_countdown(h: &Harness) {
@@ -337,6 +541,8 @@ fn kiosk_ui_scenarios() {
     emergency_takes_over_the_attract_screen(&h);
     carousel_rotates_but_not_in_elder_mode(&h);
     theme_contrast(&h);
+    maintenance_gesture_wrong_pin_locks_out(&h);
+    maintenance_menu_shows_and_tests(&h);
     elder_mode_speaks_titles_actions_and_countdown(&h);
 
     // The library profile lists its own services.

@@ -1,0 +1,1103 @@
+//! The maintenance menu as plain state machines (no window, no clock of its own): the hidden
+//! gesture, the PIN check with lockout, and what the menu shows and does.
+//!
+//! * **Gesture**: five taps on the top-left corner of the screen within three seconds
+//!   ([`CornerTaps`]), the "tap N times in a corner" exit gesture of kiosk lockdown apps
+//!   (SureLock, Fully Kiosk). The corner is not an accessible element: the spoken mode never
+//!   offers it to customers.
+//! * **PIN**: compared against a salted PBKDF2-HMAC-SHA256 hash from the profile's
+//!   `[maintenance]` section ([`PinHash`]); the PIN itself is never stored or logged. A profile
+//!   without the section has no maintenance menu, except in demo mode, which uses
+//!   [`DEMO_PIN`] (2580).
+//! * **Lockout** ([`PinGate`]): `max_attempts` wrong PINs in a row lock the PIN pad for
+//!   `lockout_secs`; each further lockout in a row doubles that, up to `lockout_max_secs`. A right
+//!   PIN clears the count. Everything takes the current [`Instant`], so tests use a fake clock.
+//! * **Menu** ([`Maintenance`]): opening it ends (wipes) a session in progress (the adapter feeds
+//!   `Input::Maintenance` to the session); it closes itself after a quiet period. The data
+//!   comes from a [`MaintenanceBackend`]: the device supervisor and the offline queue in the app,
+//!   [`FixtureBackend`] in the demo and the tests.
+//!
+//! Every action is logged with `tracing` (target `kiosk::maintenance`), never with a PIN or
+//! personal data.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use kiosk_devices::health::{Availability, DeviceState, Health};
+use kiosk_devices::profile::{MaintenanceSettings, PinHashParts};
+use serde::Deserialize;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+/// The PIN of demo mode (`kiosk --demo`) when the profile configures none. Documented in the
+/// README; never use it on a real terminal.
+pub const DEMO_PIN: &str = "2580";
+
+/// Taps on the corner that open the PIN pad…
+pub const GESTURE_TAPS: usize = 5;
+/// …within this time.
+pub const GESTURE_WINDOW: Duration = Duration::from_secs(3);
+/// The PIN pad closes after this long without a key press.
+pub const PIN_PAD_IDLE: Duration = Duration::from_secs(30);
+/// The menu closes after this long without a touch, so an unattended terminal goes back to
+/// its customers.
+pub const MENU_IDLE: Duration = Duration::from_secs(300);
+/// Shortest and longest PIN accepted by the pad.
+pub const PIN_MIN_LEN: usize = 4;
+pub const PIN_MAX_LEN: usize = 8;
+
+/// PBKDF2-HMAC-SHA256 with one 32-byte output block (RFC 8018 §5.2).
+fn pbkdf2_sha256(pin: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
+    let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(pin).expect("HMAC takes any key length");
+    let mut mac = keyed.clone();
+    mac.update(salt);
+    mac.update(&1u32.to_be_bytes());
+    let mut u: [u8; 32] = mac.finalize().into_bytes().into();
+    let mut out = u;
+    for _ in 1..iterations {
+        let mut mac = keyed.clone();
+        mac.update(&u);
+        u = mac.finalize().into_bytes().into();
+        for (o, x) in out.iter_mut().zip(u) {
+            *o ^= x;
+        }
+    }
+    out
+}
+
+/// The `pin_hash` string for `pin` (what a technician writes into the profile).
+pub fn hash_pin(pin: &str, salt: &[u8], iterations: u32) -> String {
+    let hash = pbkdf2_sha256(pin.as_bytes(), salt, iterations);
+    format!("pbkdf2-sha256${iterations}${}${}", hex(salt), hex(&hash))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The demo profile's maintenance settings: PIN [`DEMO_PIN`], 5 attempts, 60 s lockout.
+pub fn demo_settings() -> MaintenanceSettings {
+    MaintenanceSettings {
+        // Python: hashlib.pbkdf2_hmac('sha256', b'2580', b'kiosk-demo-salt1', 20000).hex()
+        pin_hash: "pbkdf2-sha256$20000$6b696f736b2d64656d6f2d73616c7431$\
+                   6104ceaef712e8f538bd6699f28a837228332d9a5ef94186237355806c52e336"
+            .into(),
+        max_attempts: 5,
+        lockout_secs: 60,
+        lockout_max_secs: 3600,
+    }
+}
+
+/// A checked PIN hash.
+#[derive(Clone)]
+pub struct PinHash(PinHashParts);
+
+impl PinHash {
+    pub fn new(settings: &MaintenanceSettings) -> Result<Self, String> {
+        settings.pin_hash_parts().map(PinHash)
+    }
+
+    /// Whether `pin` is the PIN (constant-time comparison of the hashes).
+    pub fn verify(&self, pin: &str) -> bool {
+        let got = pbkdf2_sha256(pin.as_bytes(), &self.0.salt, self.0.iterations);
+        got.iter()
+            .zip(&self.0.hash)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl std::fmt::Debug for PinHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PinHash(<hidden>)")
+    }
+}
+
+/// Detects the hidden gesture: [`GESTURE_TAPS`] taps within [`GESTURE_WINDOW`].
+#[derive(Debug, Default)]
+pub struct CornerTaps {
+    taps: VecDeque<Instant>,
+}
+
+impl CornerTaps {
+    /// One tap on the corner; true when it completes the gesture.
+    pub fn tap(&mut self, now: Instant) -> bool {
+        self.taps.push_back(now);
+        while self
+            .taps
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > GESTURE_WINDOW)
+        {
+            self.taps.pop_front();
+        }
+        if self.taps.len() >= GESTURE_TAPS {
+            self.taps.clear();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The answer to a submitted PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinVerdict {
+    Correct,
+    /// Wrong; this many attempts remain before the lockout.
+    Wrong {
+        attempts_left: u32,
+    },
+    /// Wrong, and the pad is now locked for this long.
+    LockedOut {
+        duration: Duration,
+    },
+    /// The pad is locked; the PIN was not even checked.
+    StillLocked {
+        remaining: Duration,
+    },
+}
+
+/// Attempt counter and lockout.
+#[derive(Debug)]
+pub struct PinGate {
+    hash: PinHash,
+    max_attempts: u32,
+    lockout: Duration,
+    lockout_max: Duration,
+    failures: u32,
+    lockouts_in_a_row: u32,
+    locked_until: Option<Instant>,
+}
+
+impl PinGate {
+    pub fn new(settings: &MaintenanceSettings) -> Result<Self, String> {
+        Ok(PinGate {
+            hash: PinHash::new(settings)?,
+            max_attempts: settings.max_attempts.max(1),
+            lockout: Duration::from_secs(settings.lockout_secs.into()),
+            lockout_max: Duration::from_secs(settings.lockout_max_secs.into()),
+            failures: 0,
+            lockouts_in_a_row: 0,
+            locked_until: None,
+        })
+    }
+
+    /// Time left on the lockout, `None` when the pad accepts PINs.
+    pub fn locked_remaining(&self, now: Instant) -> Option<Duration> {
+        self.locked_until
+            .map(|until| until.saturating_duration_since(now))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// When the last lockout ends (or ended).
+    pub fn locked_until(&self) -> Option<Instant> {
+        self.locked_until
+    }
+
+    /// Wrong PINs since the last lockout or right PIN.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Checks `pin` at `now`.
+    pub fn submit(&mut self, pin: &str, now: Instant) -> PinVerdict {
+        if let Some(remaining) = self.locked_remaining(now) {
+            return PinVerdict::StillLocked { remaining };
+        }
+        self.locked_until = None;
+        if self.hash.verify(pin) {
+            self.failures = 0;
+            self.lockouts_in_a_row = 0;
+            return PinVerdict::Correct;
+        }
+        self.failures += 1;
+        if self.failures < self.max_attempts {
+            return PinVerdict::Wrong {
+                attempts_left: self.max_attempts - self.failures,
+            };
+        }
+        let factor = 1u32 << self.lockouts_in_a_row.min(16);
+        let duration = self.lockout.saturating_mul(factor).min(self.lockout_max);
+        self.failures = 0;
+        self.lockouts_in_a_row += 1;
+        self.locked_until = Some(now + duration);
+        PinVerdict::LockedOut { duration }
+    }
+}
+
+/// Which maintenance screen shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The customer UI.
+    Closed,
+    /// The PIN pad.
+    Pin,
+    /// The menu itself.
+    Menu,
+}
+
+/// The line under the PIN dots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinMessage {
+    /// "Enter the maintenance PIN".
+    Prompt,
+    /// "Wrong PIN, N attempts left".
+    Wrong { attempts_left: u32 },
+    /// "Locked, try again in N s".
+    Locked,
+}
+
+/// What an input changed, for the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Unchanged,
+    /// The gesture was recognised and the PIN pad opened.
+    PinPadShown,
+    /// The gesture was recognised but no PIN is configured.
+    Disabled,
+    /// The right PIN: the menu opened; the session must be ended.
+    MenuOpened,
+    WrongPin,
+    LockedOut,
+    /// Back to the customer UI (cancelled, closed, or idle).
+    Closed,
+}
+
+/// Gesture → PIN pad → menu, with the entry buffer (zeroized when dropped or cleared).
+#[derive(Debug)]
+pub struct Maintenance {
+    gate: Option<PinGate>,
+    gesture: CornerTaps,
+    screen: Screen,
+    entry: Zeroizing<String>,
+    message: PinMessage,
+    last_input: Instant,
+}
+
+impl Maintenance {
+    /// `settings` is `None` when the profile has no `[maintenance]` section: the gesture is
+    /// then logged and ignored.
+    pub fn new(settings: Option<&MaintenanceSettings>, now: Instant) -> Result<Self, String> {
+        Ok(Maintenance {
+            gate: settings.map(PinGate::new).transpose()?,
+            gesture: CornerTaps::default(),
+            screen: Screen::Closed,
+            entry: Zeroizing::new(String::new()),
+            message: PinMessage::Prompt,
+            last_input: now,
+        })
+    }
+
+    pub fn screen(&self) -> Screen {
+        self.screen
+    }
+
+    pub fn message(&self) -> PinMessage {
+        self.message
+    }
+
+    /// Digits typed so far (the UI shows dots).
+    pub fn entered(&self) -> usize {
+        self.entry.chars().count()
+    }
+
+    /// Whole seconds left on the lockout (rounded up), 0 when not locked.
+    pub fn lockout_secs(&self, now: Instant) -> u64 {
+        self.gate
+            .as_ref()
+            .and_then(|g| g.locked_remaining(now))
+            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+            .unwrap_or(0)
+    }
+
+    /// A tap on the hidden corner.
+    pub fn corner_tap(&mut self, now: Instant) -> Event {
+        if self.screen != Screen::Closed || !self.gesture.tap(now) {
+            return Event::Unchanged;
+        }
+        if self.gate.is_none() {
+            tracing::warn!(
+                target: "kiosk::maintenance",
+                "maintenance gesture, but the profile has no [maintenance] PIN"
+            );
+            return Event::Disabled;
+        }
+        self.screen = Screen::Pin;
+        self.entry.clear();
+        self.message = if self.lockout_secs(now) > 0 {
+            PinMessage::Locked
+        } else {
+            PinMessage::Prompt
+        };
+        self.last_input = now;
+        tracing::info!(target: "kiosk::maintenance", "PIN pad opened by the corner gesture");
+        Event::PinPadShown
+    }
+
+    /// A key of the numeric pad: `'0'..='9'`.
+    pub fn digit(&mut self, digit: char, now: Instant) -> Event {
+        if self.screen != Screen::Pin || !digit.is_ascii_digit() {
+            return Event::Unchanged;
+        }
+        self.last_input = now;
+        if self.lockout_secs(now) > 0 {
+            self.message = PinMessage::Locked;
+            return Event::Unchanged;
+        }
+        if self.entry.len() < PIN_MAX_LEN {
+            self.entry.push(digit);
+        }
+        Event::Unchanged
+    }
+
+    /// The pad's "delete" key.
+    pub fn backspace(&mut self, now: Instant) -> Event {
+        if self.screen == Screen::Pin {
+            self.entry.pop();
+            self.last_input = now;
+        }
+        Event::Unchanged
+    }
+
+    /// The pad's "OK" key.
+    pub fn submit(&mut self, now: Instant) -> Event {
+        if self.screen != Screen::Pin {
+            return Event::Unchanged;
+        }
+        self.last_input = now;
+        let Some(gate) = self.gate.as_mut() else {
+            return Event::Unchanged;
+        };
+        if gate.locked_remaining(now).is_none() && self.entry.len() < PIN_MIN_LEN {
+            return Event::Unchanged;
+        }
+        let verdict = gate.submit(&self.entry, now);
+        self.entry.clear();
+        match verdict {
+            PinVerdict::Correct => {
+                self.screen = Screen::Menu;
+                self.message = PinMessage::Prompt;
+                tracing::info!(target: "kiosk::maintenance", "maintenance menu opened");
+                Event::MenuOpened
+            }
+            PinVerdict::Wrong { attempts_left } => {
+                self.message = PinMessage::Wrong { attempts_left };
+                tracing::warn!(target: "kiosk::maintenance", attempts_left, "wrong maintenance PIN");
+                Event::WrongPin
+            }
+            PinVerdict::LockedOut { duration } => {
+                self.message = PinMessage::Locked;
+                tracing::warn!(
+                    target: "kiosk::maintenance",
+                    lockout_secs = duration.as_secs(),
+                    "wrong maintenance PIN, PIN pad locked"
+                );
+                Event::LockedOut
+            }
+            PinVerdict::StillLocked { .. } => {
+                self.message = PinMessage::Locked;
+                Event::Unchanged
+            }
+        }
+    }
+
+    /// "Cancel" on the pad or "Close" in the menu.
+    pub fn close(&mut self, now: Instant) -> Event {
+        if self.screen == Screen::Closed {
+            return Event::Unchanged;
+        }
+        tracing::info!(target: "kiosk::maintenance", screen = ?self.screen, "maintenance closed");
+        self.shut(now)
+    }
+
+    /// Any touch in the menu keeps it open.
+    pub fn activity(&mut self, now: Instant) {
+        self.last_input = now;
+    }
+
+    /// Closes an abandoned pad or menu, and clears the "locked" line when the lockout ended.
+    pub fn tick(&mut self, now: Instant) -> Event {
+        // The end of a lockout counts as activity: the pad stays up for the next try.
+        let since = self
+            .gate
+            .as_ref()
+            .and_then(PinGate::locked_until)
+            .map_or(self.last_input, |until| until.max(self.last_input));
+        let quiet = now.saturating_duration_since(since);
+        let limit = match self.screen {
+            Screen::Closed => return Event::Unchanged,
+            Screen::Pin => PIN_PAD_IDLE,
+            Screen::Menu => MENU_IDLE,
+        };
+        // A locked pad stays up while its countdown runs, so the technician sees it end.
+        if quiet >= limit && self.lockout_secs(now) == 0 {
+            tracing::info!(target: "kiosk::maintenance", screen = ?self.screen, "maintenance closed after inactivity");
+            return self.shut(now);
+        }
+        if self.message == PinMessage::Locked && self.lockout_secs(now) == 0 {
+            self.message = PinMessage::Prompt;
+        }
+        Event::Unchanged
+    }
+
+    fn shut(&mut self, now: Instant) -> Event {
+        self.screen = Screen::Closed;
+        self.entry.clear();
+        if self.lockout_secs(now) == 0 {
+            self.message = PinMessage::Prompt;
+        }
+        Event::Closed
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the menu shows, and the backend behind it.
+
+/// One device row of the menu. Texts are technicians' messages, never personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceStatus {
+    /// Role name in the profile (`idcard`, `rfid`, `printer`…).
+    pub name: String,
+    /// Device class machine name (`DeviceClass::as_str`).
+    pub class: String,
+    pub transport: String,
+    /// `ok`, `busy`, `fault` or `offline`.
+    pub status: String,
+    /// `ErrorKind::as_str` of the last fault.
+    #[serde(default)]
+    pub error_kind: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub operations: u64,
+    #[serde(default)]
+    pub errors: u64,
+    #[serde(default)]
+    pub unplugs: u64,
+    #[serde(default)]
+    pub reopens: u64,
+    /// `opened`, `reopened`, `lost` or `error`.
+    #[serde(default)]
+    pub last_event: Option<String>,
+    #[serde(default)]
+    pub last_event_age_secs: Option<u64>,
+}
+
+impl DeviceStatus {
+    /// A row from the supervisor's health report.
+    pub fn from_health(h: &Health, last_event: Option<(&str, u64)>) -> Self {
+        let status = match (h.availability, h.state) {
+            (Availability::NoDevice, _) | (_, DeviceState::Closed) => "offline",
+            (Availability::HwError, _) | (_, DeviceState::Error) => "fault",
+            (Availability::Online, DeviceState::Busy) => "busy",
+            (Availability::Online, DeviceState::Idle) => "ok",
+        };
+        DeviceStatus {
+            name: h.name.clone(),
+            class: h.class.as_str().into(),
+            transport: h.transport.clone(),
+            status: status.into(),
+            error_kind: h.last_fault.as_ref().map(|f| f.kind.as_str().into()),
+            error: h.last_fault.as_ref().map(|f| f.message.clone()),
+            operations: h.counters.operations,
+            errors: h.counters.errors,
+            unplugs: h.counters.unplugs,
+            reopens: h.counters.reopens,
+            last_event: last_event.map(|(e, _)| e.into()),
+            last_event_age_secs: last_event.map(|(_, age)| age),
+        }
+    }
+}
+
+/// The test a device class offers in the menu.
+pub fn test_action(class: &str) -> Option<&'static str> {
+    match class {
+        "idcard" => Some("read-card"),
+        "rfid" => Some("inventory"),
+        "printer" => Some("test-print"),
+        "fingerprint" | "camera" => Some("capture"),
+        "scanner" => Some("scan"),
+        _ => None,
+    }
+}
+
+/// The offline queue's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueStatus {
+    /// Records waiting for upload.
+    pub backlog: u64,
+    pub oldest_age_secs: Option<u64>,
+    pub quarantined: u64,
+}
+
+/// Whether the records back office answered lately.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackOfficeStatus {
+    pub url: String,
+    /// `None` while nothing was tried yet.
+    pub reachable: Option<bool>,
+    pub last_contact_age_secs: Option<u64>,
+}
+
+/// One line of "recent errors".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecentError {
+    pub age_secs: u64,
+    /// Device name, `queue` or `backoffice`.
+    pub source: String,
+    pub kind: String,
+    pub message: String,
+}
+
+/// Result of a device test; `detail` never holds personal data (a card test says "read OK",
+/// not the name on the card).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestOutcome {
+    pub ok: bool,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub detail: String,
+}
+
+/// Work to run off the UI thread.
+pub type Job<T> = Box<dyn FnOnce() -> T + Send>;
+
+/// Where the menu reads its data and sends its actions. Reads are cheap snapshots taken on the
+/// UI thread; anything that talks to a device or a database is returned as a [`Job`] that the
+/// adapter runs on a worker thread.
+pub trait MaintenanceBackend {
+    fn devices(&self) -> Vec<DeviceStatus>;
+    fn queue(&self) -> Option<QueueStatus>;
+    fn back_office(&self) -> BackOfficeStatus;
+    /// Newest first.
+    fn recent_errors(&self) -> Vec<RecentError>;
+    /// The device's test (see [`test_action`]); `None` when it has none.
+    fn test(&self, device: &str) -> Option<Job<TestOutcome>>;
+    /// Puts quarantined records back in the upload queue; returns how many.
+    fn retry_quarantined(&self) -> Job<Result<u64, String>>;
+    /// Restarts the app (the binary quits with [`EXIT_RESTART`], systemd starts it again).
+    fn restart(&self);
+    /// Leaves kiosk mode (quits with [`EXIT_LEAVE_KIOSK`], which the unit does not restart).
+    fn leave_kiosk(&self);
+}
+
+/// Exit status of "restart the app".
+pub const EXIT_RESTART: u8 = 0;
+/// Exit status of "leave kiosk mode" (`RestartPreventExitStatus=` in the systemd unit).
+pub const EXIT_LEAVE_KIOSK: u8 = 10;
+
+/// What a [`FixtureBackend`] file holds (`fixtures/maintenance/*.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    #[serde(default, rename = "device")]
+    pub devices: Vec<DeviceStatus>,
+    pub queue: Option<QueueStatus>,
+    #[serde(default)]
+    pub backoffice: BackOfficeStatus,
+    #[serde(default, rename = "error")]
+    pub errors: Vec<RecentError>,
+    /// Test outcomes by device name.
+    #[serde(default)]
+    pub tests: std::collections::BTreeMap<String, TestOutcome>,
+}
+
+/// A backend fed from a fixture: the demo's menu and the tests. Actions are recorded.
+pub struct FixtureBackend {
+    pub fixture: std::cell::RefCell<Fixture>,
+    /// Actions taken (`restart`, `leave-kiosk`, `retry-quarantined`, `test:NAME`).
+    pub actions: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// How long a test takes (tests set it to 0).
+    pub test_delay: Duration,
+}
+
+impl FixtureBackend {
+    pub fn new(fixture: Fixture) -> Self {
+        FixtureBackend {
+            fixture: std::cell::RefCell::new(fixture),
+            actions: Default::default(),
+            test_delay: Duration::from_millis(600),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let fixture: Fixture =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self::new(fixture))
+    }
+
+    /// The demo status shipped in `fixtures/maintenance/demo.toml`.
+    pub fn demo() -> Self {
+        let fixture: Fixture =
+            toml::from_str(include_str!("../../../fixtures/maintenance/demo.toml"))
+                .expect("the demo maintenance fixture parses");
+        Self::new(fixture)
+    }
+
+    /// The demo status of the devices `profile` names (its transports), nothing else.
+    pub fn demo_for(profile: &kiosk_devices::profile::Profile) -> Self {
+        let b = Self::demo();
+        {
+            let mut f = b.fixture.borrow_mut();
+            f.devices.retain(|d| profile.devices.contains_key(&d.name));
+            for d in &mut f.devices {
+                d.transport = profile.devices[&d.name].transport.clone();
+            }
+            f.errors.retain(|e| {
+                profile.devices.contains_key(&e.source) || test_action(&e.source).is_none()
+            });
+        }
+        b
+    }
+
+    fn record(&self, action: String) {
+        self.actions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(action);
+    }
+}
+
+impl MaintenanceBackend for FixtureBackend {
+    fn devices(&self) -> Vec<DeviceStatus> {
+        self.fixture.borrow().devices.clone()
+    }
+    fn queue(&self) -> Option<QueueStatus> {
+        self.fixture.borrow().queue.clone()
+    }
+    fn back_office(&self) -> BackOfficeStatus {
+        self.fixture.borrow().backoffice.clone()
+    }
+    fn recent_errors(&self) -> Vec<RecentError> {
+        self.fixture.borrow().errors.clone()
+    }
+    fn test(&self, device: &str) -> Option<Job<TestOutcome>> {
+        let outcome = self.fixture.borrow().tests.get(device).cloned()?;
+        let actions = self.actions.clone();
+        let delay = self.test_delay;
+        let name = device.to_string();
+        Some(Box::new(move || {
+            std::thread::sleep(delay);
+            actions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("test:{name}"));
+            outcome
+        }))
+    }
+    fn retry_quarantined(&self) -> Job<Result<u64, String>> {
+        let n = {
+            let mut f = self.fixture.borrow_mut();
+            f.queue.as_mut().map_or(0, |q| {
+                let n = q.quarantined;
+                q.backlog += n;
+                q.quarantined = 0;
+                n
+            })
+        };
+        self.record("retry-quarantined".into());
+        Box::new(move || Ok(n))
+    }
+    fn restart(&self) {
+        self.record("restart".into());
+    }
+    fn leave_kiosk(&self) {
+        self.record("leave-kiosk".into());
+    }
+}
+
+/// A device test run by [`SupervisorBackend`] on a worker thread.
+pub type DeviceTest = std::sync::Arc<dyn Fn() -> TestOutcome + Send + Sync>;
+
+struct SupervisorState {
+    last_events: std::collections::BTreeMap<String, (&'static str, Instant)>,
+    errors: VecDeque<(Instant, RecentError)>,
+}
+
+/// The app's backend: the devices of the profile as the [`Supervisor`] reports them (with its
+/// live events), the tests registered for them, and the back office named in the profile.
+/// A device of the profile the supervisor does not (yet) hold shows as offline, "not opened".
+///
+/// [`Supervisor`]: kiosk_devices::supervisor::Supervisor
+pub struct SupervisorBackend {
+    supervisor: std::sync::Arc<kiosk_devices::supervisor::Supervisor>,
+    profile_devices: Vec<(String, String)>,
+    events: std::sync::mpsc::Receiver<kiosk_devices::supervisor::DeviceEvent>,
+    state: std::cell::RefCell<SupervisorState>,
+    tests: std::collections::BTreeMap<String, DeviceTest>,
+    backoffice_url: String,
+}
+
+/// Recent errors kept by [`SupervisorBackend`].
+const ERRORS_KEPT: usize = 20;
+
+impl SupervisorBackend {
+    pub fn new(
+        supervisor: std::sync::Arc<kiosk_devices::supervisor::Supervisor>,
+        profile: &kiosk_devices::profile::Profile,
+    ) -> Self {
+        let events = supervisor.subscribe();
+        SupervisorBackend {
+            supervisor,
+            profile_devices: profile
+                .devices
+                .iter()
+                .map(|(name, d)| (name.clone(), d.transport.clone()))
+                .collect(),
+            events,
+            state: std::cell::RefCell::new(SupervisorState {
+                last_events: Default::default(),
+                errors: VecDeque::new(),
+            }),
+            tests: Default::default(),
+            backoffice_url: profile.backoffice.records_url.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Registers the test of device `name` (e.g. a closure over its `Supervised` handle).
+    pub fn with_test(mut self, name: &str, test: DeviceTest) -> Self {
+        self.tests.insert(name.to_string(), test);
+        self
+    }
+
+    fn drain_events(&self) {
+        use kiosk_devices::supervisor::DeviceEvent;
+        let now = Instant::now();
+        let mut st = self.state.borrow_mut();
+        while let Ok(event) = self.events.try_recv() {
+            let (name, kind, fault) = match event {
+                DeviceEvent::Opened { name, reopen, .. } => {
+                    (name, if reopen { "reopened" } else { "opened" }, None)
+                }
+                DeviceEvent::Lost { name, fault } => (name, "lost", Some(fault)),
+                DeviceEvent::Error { name, fault } => (name, "error", Some(fault)),
+            };
+            if let Some(fault) = fault {
+                st.errors.push_front((
+                    now,
+                    RecentError {
+                        age_secs: 0,
+                        source: name.clone(),
+                        kind: fault.kind.as_str().into(),
+                        message: fault.message,
+                    },
+                ));
+                st.errors.truncate(ERRORS_KEPT);
+            }
+            st.last_events.insert(name, (kind, now));
+        }
+    }
+}
+
+impl MaintenanceBackend for SupervisorBackend {
+    fn devices(&self) -> Vec<DeviceStatus> {
+        self.drain_events();
+        let health = self.supervisor.health();
+        let st = self.state.borrow();
+        self.profile_devices
+            .iter()
+            .map(|(name, transport)| {
+                let last = st
+                    .last_events
+                    .get(name)
+                    .map(|(kind, at)| (*kind, at.elapsed().as_secs()));
+                match health.iter().find(|h| &h.name == name) {
+                    Some(h) => DeviceStatus::from_health(h, last),
+                    None => DeviceStatus {
+                        name: name.clone(),
+                        class: name.clone(),
+                        transport: transport.clone(),
+                        status: "offline".into(),
+                        error_kind: Some("not-found".into()),
+                        error: Some("not opened by the app".into()),
+                        operations: 0,
+                        errors: 0,
+                        unplugs: 0,
+                        reopens: 0,
+                        last_event: None,
+                        last_event_age_secs: None,
+                    },
+                }
+            })
+            .collect()
+    }
+    fn queue(&self) -> Option<QueueStatus> {
+        // TODO(issue 4): the offline queue's figures (kiosk_queue::Queue::stats) once the app
+        // opens its queue.
+        None
+    }
+    fn back_office(&self) -> BackOfficeStatus {
+        BackOfficeStatus {
+            url: self.backoffice_url.clone(),
+            reachable: None,
+            last_contact_age_secs: None,
+        }
+    }
+    fn recent_errors(&self) -> Vec<RecentError> {
+        self.drain_events();
+        self.state
+            .borrow()
+            .errors
+            .iter()
+            .map(|(at, e)| RecentError {
+                age_secs: at.elapsed().as_secs(),
+                ..e.clone()
+            })
+            .collect()
+    }
+    fn test(&self, device: &str) -> Option<Job<TestOutcome>> {
+        let test = self.tests.get(device)?.clone();
+        Some(Box::new(move || test()))
+    }
+    fn retry_quarantined(&self) -> Job<Result<u64, String>> {
+        Box::new(|| Err("this terminal has no offline queue open".into()))
+    }
+    fn restart(&self) {}
+    fn leave_kiosk(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn fast_settings(pin: &str) -> MaintenanceSettings {
+        MaintenanceSettings {
+            pin_hash: hash_pin(pin, b"0123456789abcdef", 1000),
+            max_attempts: 3,
+            lockout_secs: 30,
+            lockout_max_secs: 100,
+        }
+    }
+
+    #[test]
+    fn pbkdf2_matches_python_hashlib() {
+        // hashlib.pbkdf2_hmac('sha256', b'1234', bytes.fromhex('00112233445566778899aabbccddeeff'), 1000)
+        let salt: Vec<u8> = (0..16u8).map(|i| i * 0x11).collect();
+        assert_eq!(
+            hash_pin("1234", &salt, 1000),
+            "pbkdf2-sha256$1000$00112233445566778899aabbccddeeff$\
+             b8ad0f1dacec0beb4f418fadcb2ee5939ef45823391bb89692028dd1b67e9cef"
+        );
+        let demo = PinHash::new(&demo_settings()).unwrap();
+        assert!(demo.verify(DEMO_PIN));
+        assert!(!demo.verify("2581") && !demo.verify("") && !demo.verify("25800"));
+        assert_eq!(format!("{demo:?}"), "PinHash(<hidden>)");
+    }
+
+    #[test]
+    fn five_taps_within_three_seconds() {
+        let t0 = Instant::now();
+        let mut g = CornerTaps::default();
+        for i in 0..4 {
+            assert!(!g.tap(t0 + Duration::from_millis(i * 500)));
+        }
+        assert!(g.tap(t0 + Duration::from_millis(2900)));
+        // Slow taps never add up.
+        let t1 = t0 + secs(10);
+        for i in 0..10 {
+            assert!(!g.tap(t1 + Duration::from_millis(i * 800)));
+        }
+    }
+
+    #[test]
+    fn lockout_after_wrong_pins_doubles_and_ends() {
+        let t0 = Instant::now();
+        let mut gate = PinGate::new(&fast_settings("4711")).unwrap();
+        assert_eq!(
+            gate.submit("0000", t0),
+            PinVerdict::Wrong { attempts_left: 2 }
+        );
+        assert_eq!(
+            gate.submit("1111", t0),
+            PinVerdict::Wrong { attempts_left: 1 }
+        );
+        assert_eq!(
+            gate.submit("2222", t0),
+            PinVerdict::LockedOut { duration: secs(30) }
+        );
+        // Even the right PIN is refused while locked.
+        assert_eq!(
+            gate.submit("4711", t0 + secs(29)),
+            PinVerdict::StillLocked { remaining: secs(1) }
+        );
+        assert_eq!(gate.locked_remaining(t0 + secs(30)), None);
+        // The next run of wrong PINs locks twice as long, then hits the cap.
+        for _ in 0..2 {
+            gate.submit("9", t0 + secs(30));
+        }
+        assert_eq!(
+            gate.submit("9", t0 + secs(30)),
+            PinVerdict::LockedOut { duration: secs(60) }
+        );
+        for _ in 0..2 {
+            gate.submit("9", t0 + secs(90));
+        }
+        assert_eq!(
+            gate.submit("9", t0 + secs(90)),
+            PinVerdict::LockedOut {
+                duration: secs(100)
+            }
+        );
+        assert_eq!(gate.submit("4711", t0 + secs(190)), PinVerdict::Correct);
+        // A right PIN resets everything.
+        for _ in 0..2 {
+            gate.submit("9", t0 + secs(200));
+        }
+        assert_eq!(
+            gate.submit("9", t0 + secs(200)),
+            PinVerdict::LockedOut { duration: secs(30) }
+        );
+    }
+
+    fn open_pad(m: &mut Maintenance, now: Instant) {
+        for _ in 0..GESTURE_TAPS - 1 {
+            assert_eq!(m.corner_tap(now), Event::Unchanged);
+        }
+        assert_eq!(m.corner_tap(now), Event::PinPadShown);
+        assert_eq!(m.screen(), Screen::Pin);
+    }
+
+    fn type_pin(m: &mut Maintenance, pin: &str, now: Instant) -> Event {
+        for c in pin.chars() {
+            m.digit(c, now);
+        }
+        m.submit(now)
+    }
+
+    #[test]
+    fn gesture_pin_menu_and_close() {
+        let t0 = Instant::now();
+        let settings = fast_settings("4711");
+        let mut m = Maintenance::new(Some(&settings), t0).unwrap();
+        open_pad(&mut m, t0);
+        // Too short a PIN is not submitted (and costs no attempt).
+        assert_eq!(type_pin(&mut m, "47", t0), Event::Unchanged);
+        assert_eq!(m.entered(), 2);
+        m.backspace(t0);
+        m.backspace(t0);
+        assert_eq!(m.entered(), 0);
+        assert_eq!(type_pin(&mut m, "1234", t0), Event::WrongPin);
+        assert_eq!(m.message(), PinMessage::Wrong { attempts_left: 2 });
+        assert_eq!(m.entered(), 0, "the entry is cleared after each try");
+        assert_eq!(type_pin(&mut m, "4711", t0), Event::MenuOpened);
+        assert_eq!(m.screen(), Screen::Menu);
+        // Taps on the corner do nothing while open.
+        assert_eq!(m.corner_tap(t0), Event::Unchanged);
+        assert_eq!(m.close(t0), Event::Closed);
+        assert_eq!(m.screen(), Screen::Closed);
+    }
+
+    #[test]
+    fn locked_pad_shows_the_countdown_then_accepts_again() {
+        let t0 = Instant::now();
+        let settings = MaintenanceSettings {
+            lockout_secs: 60,
+            ..fast_settings("4711")
+        };
+        let mut m = Maintenance::new(Some(&settings), t0).unwrap();
+        open_pad(&mut m, t0);
+        type_pin(&mut m, "0000", t0);
+        type_pin(&mut m, "0000", t0);
+        assert_eq!(type_pin(&mut m, "0000", t0), Event::LockedOut);
+        assert_eq!(m.message(), PinMessage::Locked);
+        assert_eq!(m.lockout_secs(t0 + Duration::from_millis(100)), 60);
+        // Keys are ignored while locked; the right PIN does not open.
+        assert_eq!(type_pin(&mut m, "4711", t0 + secs(10)), Event::Unchanged);
+        assert_eq!(m.entered(), 0);
+        assert_eq!(m.screen(), Screen::Pin);
+        // The pad stays up past its idle time while the lockout runs, and for another idle
+        // period after it ended, then closes.
+        assert_eq!(m.tick(t0 + secs(45)), Event::Unchanged);
+        assert_eq!(m.screen(), Screen::Pin);
+        assert_eq!(m.tick(t0 + secs(60)), Event::Unchanged);
+        assert_eq!(m.message(), PinMessage::Prompt);
+        assert_eq!(m.tick(t0 + secs(89)), Event::Unchanged);
+        assert_eq!(m.tick(t0 + secs(90)), Event::Closed);
+        open_pad(&mut m, t0 + secs(91));
+        assert_eq!(type_pin(&mut m, "4711", t0 + secs(91)), Event::MenuOpened);
+
+        // Closing and reopening the pad does not clear a lockout.
+        let mut m = Maintenance::new(Some(&settings), t0).unwrap();
+        open_pad(&mut m, t0);
+        for _ in 0..3 {
+            type_pin(&mut m, "0000", t0);
+        }
+        m.close(t0);
+        open_pad(&mut m, t0 + secs(5));
+        assert_eq!(m.message(), PinMessage::Locked);
+        assert_eq!(m.tick(t0 + secs(20)), Event::Unchanged);
+        assert_eq!(m.message(), PinMessage::Locked);
+        assert_eq!(type_pin(&mut m, "4711", t0 + secs(21)), Event::Unchanged);
+    }
+
+    #[test]
+    fn abandoned_pad_and_menu_close_themselves() {
+        let t0 = Instant::now();
+        let settings = fast_settings("4711");
+        let mut m = Maintenance::new(Some(&settings), t0).unwrap();
+        open_pad(&mut m, t0);
+        m.digit('4', t0 + secs(20));
+        assert_eq!(m.tick(t0 + secs(49)), Event::Unchanged);
+        assert_eq!(m.tick(t0 + secs(50)), Event::Closed);
+        assert_eq!(m.entered(), 0);
+        open_pad(&mut m, t0 + secs(60));
+        type_pin(&mut m, "4711", t0 + secs(60));
+        m.activity(t0 + secs(200));
+        assert_eq!(m.tick(t0 + secs(499)), Event::Unchanged);
+        assert_eq!(m.tick(t0 + secs(500)), Event::Closed);
+    }
+
+    #[test]
+    fn without_a_pin_the_menu_is_disabled() {
+        let t0 = Instant::now();
+        let mut m = Maintenance::new(None, t0).unwrap();
+        for _ in 0..GESTURE_TAPS - 1 {
+            m.corner_tap(t0);
+        }
+        assert_eq!(m.corner_tap(t0), Event::Disabled);
+        assert_eq!(m.screen(), Screen::Closed);
+    }
+
+    #[test]
+    fn demo_fixture_and_health_rows() {
+        let b = FixtureBackend::demo();
+        let devices = b.devices();
+        assert!(devices.len() >= 3);
+        for d in &devices {
+            assert!(["ok", "busy", "fault", "offline"].contains(&d.status.as_str()));
+        }
+        assert!(b.queue().is_some());
+        let h = Health {
+            name: "printer".into(),
+            class: kiosk_devices::health::DeviceClass::ReceiptPrinter,
+            transport: "usb:auto".into(),
+            state: DeviceState::Idle,
+            availability: Availability::HwError,
+            last_fault: Some(kiosk_devices::health::DeviceFault::new(
+                kiosk_devices::health::ErrorKind::PaperOut,
+                "paper out",
+            )),
+            last_change: std::time::SystemTime::now(),
+            counters: Default::default(),
+        };
+        let row = DeviceStatus::from_health(&h, Some(("error", 12)));
+        assert_eq!(row.last_event_age_secs, Some(12));
+        assert_eq!(row.status, "fault");
+        assert_eq!(row.error_kind.as_deref(), Some("paper-out"));
+        assert_eq!(row.class, "printer");
+        assert_eq!(test_action(&row.class), Some("test-print"));
+    }
+}
