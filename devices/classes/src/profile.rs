@@ -238,6 +238,10 @@ pub struct Profile {
     pub backoffice: BackOffice,
     #[serde(default)]
     pub library: Option<LibrarySettings>,
+    /// Speak outside elder mode too (a terminal for visitors who cannot read the screen); in
+    /// elder mode the kiosk speaks whenever it has a speaker.
+    #[serde(default)]
+    pub voice: bool,
     #[serde(default)]
     pub maintenance: Option<MaintenanceSettings>,
 }
@@ -409,6 +413,18 @@ mod tests {
         assert_eq!(p.afi(), Some((0x07, 0xC2)));
         let sim = p.simulated();
         assert!(sim.devices.values().all(|d| d.transport == "sim:"));
+    }
+
+    #[test]
+    fn voice_is_off_unless_set() {
+        let path = Path::new("t.toml");
+        let base = "kind = \"gov-terminal\"\nterminal_id = \"t1\"\n";
+        assert!(!Profile::parse(base, path).unwrap().voice);
+        assert!(
+            Profile::parse(&format!("{base}voice = true\n"), path)
+                .unwrap()
+                .voice
+        );
     }
 
     #[test]

@@ -318,7 +318,8 @@ pub fn language_button(language: Language) -> Press {
 
 /// The binary's voice: espeak-ng on the sound card (or WAV files in `$KIOSK_SPEECH_WAV_DIR`, for
 /// a machine without one), or no spoken mode, said in one log line, when espeak-ng is missing.
-pub fn attach_espeak(kiosk: &crate::Kiosk) {
+/// `always` (the profile's `voice`) speaks outside elder mode too.
+pub fn attach_espeak(kiosk: &crate::Kiosk, always: bool) {
     let options = match std::env::var_os("KIOSK_SPEECH_WAV_DIR") {
         Some(dir) => EspeakOptions::wav(PathBuf::from(dir)),
         None => EspeakOptions::default(),
@@ -334,9 +335,10 @@ pub fn attach_espeak(kiosk: &crate::Kiosk) {
             tracing::info!(
                 version = speaker.version(),
                 output = %speaker.info().transport,
-                "spoken mode: espeak-ng (in elder mode)"
+                always,
+                "spoken mode: espeak-ng (in elder mode, or always)"
             );
-            kiosk.set_speaker(Box::new(speaker), false);
+            kiosk.set_speaker(Box::new(speaker), always);
         }
         Err(e) => tracing::warn!(
             kind = %e.kind(),
