@@ -4,7 +4,8 @@
 //! unix socket inside that directory), trusts local connections, and never touches the system's
 //! own cluster. As root the server runs as the unprivileged `postgres` user (`runuser`), since
 //! PostgreSQL refuses to run as root; otherwise as the current user. Tests share one cluster while
-//! any of them holds it ([`Postgres::shared`]); it is stopped when the last holder drops it.
+//! any of them holds it ([`Postgres::shared`]); it is stopped when the last holder drops it, or
+//! by a watcher process when the test process dies without dropping it.
 //!
 //! PostgreSQL missing: under CI (`CI=true`) that is a failure, since `packaging/setup-debian.sh
 //! --test` installs it; elsewhere the test is skipped with a message saying how to install it.
@@ -143,7 +144,10 @@ impl Postgres {
                 .stdin(Stdio::null())
                 .output();
             match check("pg_ctl start", started) {
-                Ok(()) => return Ok(pg),
+                Ok(()) => {
+                    pg.watch_for_exit();
+                    return Ok(pg);
+                }
                 Err(e) => {
                     let log = std::fs::read_to_string(pg.dir.path().join("server.log"))
                         .unwrap_or_default();
@@ -156,6 +160,33 @@ impl Postgres {
 
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Drop does not run when the test process is killed (a `timeout`, a Ctrl-C): a small
+    /// watcher stops the server and removes its directory once this process is gone, so no
+    /// cluster outlives the test run.
+    // The watcher must outlive this process, so it is never waited for.
+    #[allow(clippy::zombie_processes)]
+    fn watch_for_exit(&self) {
+        let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+        let stop = match self.run_as {
+            Some(user) => format!("runuser -u {user} -- "),
+            None => String::new(),
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             {stop}{pg_ctl} -D {data} -m immediate stop; rm -rf {dir}",
+            pid = std::process::id(),
+            pg_ctl = q(&self.bin.join("pg_ctl")),
+            data = q(&self.data_dir()),
+            dir = q(self.dir.path()),
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
     }
 
     /// A server program, run as the cluster's owner.
