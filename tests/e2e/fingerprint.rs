@@ -17,6 +17,8 @@ use kiosk_sim::{FingerprintScenario, FingerprintSim, FingerprintSimHandle, Seria
 use kiosk_tests::{binary, fixture, kioskctl, temp_dir};
 use kiosk_transport::TransportSpec;
 
+use crate::tamper::{Damage, Tamper, timed};
+
 fn scenario(name: &str) -> FingerprintScenario {
     let text = std::fs::read_to_string(fixture(&format!("scenarios/fingerprint-{name}.json")))
         .expect("scenario file");
@@ -365,4 +367,48 @@ fn kioskctl_simulate_fingerprint_serves_a_scenario() {
     let status = child.wait().unwrap();
     assert_eq!(found["slot"], 1);
     assert!(status.success(), "simulator exit: {status}");
+}
+
+#[test]
+fn truncated_and_oversized_packets_are_typed_errors_within_the_timeout() {
+    let dir = temp_dir();
+    let (dev, damage) = Tamper::new(FingerprintSim::new(&scenario("library")).unwrap());
+    let sim = SerialSim::start(dev, Some(&dir.path().join("ttyFP"))).unwrap();
+    let spec: TransportSpec = format!("serial:{}@57600", sim.path().display())
+        .parse()
+        .unwrap();
+    let opts = FingerprintOptions {
+        reply_timeout: Duration::from_millis(300),
+        ..quick()
+    };
+    let mut r = SynochipReader::open(&spec, opts).unwrap();
+    assert_eq!(r.template_count().unwrap(), 2);
+    let limit = Duration::from_millis(1200);
+
+    // Half an acknowledgement, then nothing: a timeout at the reply timeout.
+    damage.set(Damage::Truncate);
+    let (res, took) = timed(limit, || r.template_count());
+    let e = res.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+
+    // A packet header announcing a 65533-byte payload (the module's maximum is 256):
+    // refused when the length is read, not after waiting for the bytes.
+    damage.set(Damage::Replace(vec![
+        0xEF, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 0xFF, 0xFF, 0x00,
+    ]));
+    let (res, took) = timed(limit, || r.template_count());
+    let e = res.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+    assert!(took < Duration::from_millis(250), "{took:?}");
+
+    // A length too short to hold the checksum.
+    damage.set(Damage::Replace(vec![
+        0xEF, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 0x00, 0x01, 0x00,
+    ]));
+    let (res, _) = timed(limit, || r.template_count());
+    assert_eq!(res.unwrap_err().kind(), ErrorKind::Protocol);
+
+    damage.set(Damage::None);
+    assert_eq!(r.template_count().unwrap(), 2);
 }

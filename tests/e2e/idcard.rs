@@ -19,6 +19,8 @@ use kiosk_sim::{IdCardSim, IdCardSimHandle, SerialSim};
 use kiosk_tests::{binary, fixture, kioskctl, temp_dir};
 use kiosk_transport::TransportSpec;
 
+use crate::tamper::{Damage, Tamper, timed};
+
 struct Rig {
     sim: SerialSim,
     handle: IdCardSimHandle,
@@ -408,4 +410,52 @@ fn kioskctl_idcard_failures_are_one_line() {
         "/no/such.json",
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn truncated_and_oversized_replies_are_typed_errors_within_the_timeout() {
+    let dir = temp_dir();
+    let link = dir.path().join("ttyIDCARD");
+    let (dev, damage) = Tamper::new(IdCardSim::new(&IdCardScenario::demo()).unwrap());
+    let _sim = SerialSim::start(dev, Some(&link)).unwrap();
+    let spec = TransportSpec::Serial {
+        path: link.to_str().unwrap().to_string(),
+        baud: 115_200,
+    };
+    let opts = SamOptions {
+        reply_timeout: Duration::from_millis(300),
+        read_timeout: Duration::from_millis(600),
+        ..SamOptions::default()
+    };
+    let mut reader = SamReader::open(&spec, opts).unwrap();
+    let limit = Duration::from_millis(1200);
+
+    // Half a reply, then nothing: a timeout that says how much came, at the reply timeout.
+    damage.set(Damage::Truncate);
+    let (r, took) = timed(limit, || reader.read_card(false));
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("bytes received"), "{e}");
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+
+    // A length field of 65535 (more than any SAM frame): refused as soon as it is read.
+    damage.set(Damage::Replace(vec![
+        0xAA, 0xAA, 0xAA, 0x96, 0x69, 0xFF, 0xFF, 0x00, 0x00, 0x90,
+    ]));
+    let (r, took) = timed(limit, || reader.read_card(false));
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+    assert!(took < Duration::from_millis(250), "{took:?}");
+
+    // A length too short to hold the status words.
+    damage.set(Damage::Replace(vec![
+        0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x01, 0x00,
+    ]));
+    let (r, _) = timed(limit, || reader.read_card(false));
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::Protocol);
+
+    // The SAM answers properly again, and the card is read.
+    damage.set(Damage::None);
+    let card = reader.read_card(false).unwrap().expect("card still there");
+    assert_eq!(card.name, "张三");
 }

@@ -8,4 +8,5 @@ mod queue;
 mod rfid;
 mod scanner;
 mod sip2;
+mod tamper;
 mod upload;

@@ -16,6 +16,8 @@ use kiosk_sim::rfid::{RfidPad, RfidPadSim, SimTag, demo_book};
 use kiosk_tests::{binary, fixture, kioskctl, temp_dir};
 use kiosk_transport::TransportSpec;
 
+use crate::tamper::{Damage, Tamper, timed};
+
 const KINDS: [ReaderKind; 2] = [ReaderKind::Feig, ReaderKind::Rr3036];
 
 fn opts() -> RfidOptions {
@@ -341,4 +343,37 @@ fn kioskctl_simulate_rfid_from_a_scenario() {
             .any(|t| t["afi"] == "C2" && t["security"] == "unsecured")
     );
     assert!(tags.iter().any(|t| t["owner_institution"] == "US-InU-Mu"));
+}
+
+#[test]
+fn truncated_and_malformed_length_frames_are_typed_errors_both_protocols() {
+    for kind in KINDS {
+        let pad = books(3);
+        let (dev, damage) = Tamper::new(RfidPadSim::new(kind, pad.clone()));
+        let sim = SerialSim::start(dev, None).unwrap();
+        let mut reader = HfReader::open(&spec(kind, sim.path()), kind, opts()).unwrap();
+        let limit = Duration::from_millis(1000);
+
+        // Half a frame, then nothing: a timeout at the reply timeout (300 ms here).
+        damage.set(Damage::Truncate);
+        let (r, took) = timed(limit, || reader.inventory());
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{kind}: {e}");
+        assert!(took >= Duration::from_millis(250), "{kind}: {took:?}");
+
+        // The longest frame a length byte can announce, all noise: read to its end (the
+        // protocol's frame limit bounds it), then rejected by its CRC.
+        damage.set(Damage::Replace(vec![0xFF; 300]));
+        let (r, _) = timed(limit, || reader.inventory());
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::Protocol, "{kind}");
+
+        // A length byte too small for any frame.
+        damage.set(Damage::Replace(vec![0x01, 0x00, 0x00]));
+        let (r, took) = timed(limit, || reader.inventory());
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::Protocol, "{kind}");
+        assert!(took < Duration::from_millis(250), "{kind}: {took:?}");
+
+        damage.set(Damage::None);
+        assert_eq!(reader.inventory().unwrap().len(), 3, "{kind}");
+    }
 }
