@@ -19,6 +19,8 @@ use kiosk_escpos::{
 };
 use kiosk_sim::{PrinterScenario, PrinterSim, PrinterSimOptions, StatePatch};
 use kiosk_tests::{binary, fixture, hex_fixture, kioskctl, temp_dir};
+
+use crate::tamper::{Damage, Tamper, timed};
 use kiosk_transport::TransportSpec;
 
 fn scenario(name: &str) -> PrinterScenario {
@@ -458,5 +460,164 @@ fn tcp_unplug_closes_connections() {
     assert!(EscPosPrinter::open(&rig.tcp()).is_err());
     rig.sim.replug();
     let mut p = EscPosPrinter::open(&rig.tcp()).unwrap();
+    assert!(p.status().unwrap().online);
+}
+
+#[test]
+fn unplug_mid_print_is_reported_and_the_printer_comes_back() {
+    let rig = Rig::start(PrinterScenario::default());
+    let spec = rig.serial();
+    let mut sup = Supervisor::new();
+    // No periodic probe: it would wait for the slowed status reply itself and meet the unplug
+    // first; here the print must. The reopen tick still runs every 100 ms.
+    sup.probe_interval = Duration::from_secs(30);
+    sup.reopen_interval = Duration::from_millis(100);
+    let events = sup.subscribe();
+    let opener_spec = spec.clone();
+    let printer = sup.add::<EscPosPrinter>(
+        "receipt",
+        DeviceClass::ReceiptPrinter,
+        &spec.to_string(),
+        Box::new(move || {
+            EscPosPrinter::open(&opener_spec)
+                .map(Box::new)
+                .map_err(Into::into)
+        }),
+    );
+    sup.start();
+    assert!(printer.is_open());
+    // Let the supervisor's first probe (due at start) pass before the replies slow down.
+    std::thread::sleep(Duration::from_millis(300));
+    printer.with(|p| p.print(&chinese_receipt())).unwrap();
+    assert_eq!(
+        rig.sim.wait_for_receipts(1, Duration::from_secs(3)).len(),
+        1
+    );
+
+    // The printer is slow to answer the status check a print starts with (within the 800 ms
+    // status timeout); the cable is pulled while the driver waits for it.
+    rig.sim.set_reply_delay(Duration::from_millis(600));
+    let worker = {
+        let printer = printer.clone();
+        std::thread::spawn(move || printer.try_with(|p| p.print(&chinese_receipt())))
+    };
+    std::thread::sleep(Duration::from_millis(250));
+    let pulled = Instant::now();
+    rig.sim.unplug();
+    let kind = match worker.join().unwrap() {
+        Ok(Ok(())) => panic!("a print during an unplug cannot succeed"),
+        Ok(Err(e)) => e.kind(),
+        Err(fault) => fault.kind,
+    };
+    assert_eq!(kind, ErrorKind::Disconnected);
+    assert!(
+        pulled.elapsed() < Duration::from_millis(500),
+        "the unplug is noticed at once, not at the status timeout"
+    );
+    let fault = loop {
+        match events.recv_timeout(Duration::from_secs(2)) {
+            Ok(DeviceEvent::Lost { fault, .. }) => break fault,
+            Ok(_) => continue,
+            Err(e) => panic!("no Lost event: {e}"),
+        }
+    };
+    assert!(fault.message.contains("serial:"), "names the port: {fault}");
+    let h = printer.health();
+    assert_eq!(h.availability, Availability::NoDevice);
+    assert_eq!(h.counters.unplugs, 1);
+    assert!(h.last_fault.is_some());
+    let err = printer.with(|p| p.print(&chinese_receipt())).unwrap_err();
+    assert!(
+        err.kind.needs_reopen(),
+        "clear error while unplugged: {err}"
+    );
+    assert_eq!(
+        rig.sim.receipts().len(),
+        1,
+        "nothing printed after the pull"
+    );
+
+    rig.sim.set_reply_delay(Duration::ZERO);
+    // Stay unplugged until the held-back reply is stale, as it would be lost with the cable.
+    std::thread::sleep(Duration::from_millis(800));
+    let replugged = Instant::now();
+    rig.sim.replug();
+    loop {
+        match events.recv_timeout(Duration::from_secs(2)) {
+            Ok(DeviceEvent::Opened { reopen: true, .. }) => break,
+            Ok(_) => continue,
+            Err(e) => panic!("not reopened: {e}"),
+        }
+    }
+    assert!(replugged.elapsed() < Duration::from_secs(2));
+    printer.with(|p| p.print(&chinese_receipt())).unwrap();
+    assert_eq!(
+        rig.sim.wait_for_receipts(2, Duration::from_secs(3)).len(),
+        2
+    );
+    let h = printer.health();
+    assert_eq!(h.availability, Availability::Online);
+    assert_eq!((h.counters.unplugs, h.counters.reopens), (1, 1));
+}
+
+/// A printer that answers every real-time status request (`DLE EOT n`) with "ready" (`12`),
+/// ignoring print data: enough to open the printer class, so [`Tamper`] can damage the
+/// replies that follow.
+struct ReadyPrinter;
+
+impl kiosk_sim::SerialDevice for ReadyPrinter {
+    fn on_input(&mut self, input: &mut Vec<u8>) -> Vec<u8> {
+        let mut out = Vec::new();
+        while input.len() >= 3 {
+            if input[..2] == [0x10, 0x04] {
+                out.push(0x12);
+                input.drain(..3);
+            } else {
+                input.drain(..1);
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn truncated_and_oversized_status_replies_are_typed_errors() {
+    let dir = temp_dir();
+    let (dev, damage) = Tamper::new(ReadyPrinter);
+    let sim = kiosk_sim::SerialSim::start(dev, Some(&dir.path().join("ttyPRN"))).unwrap();
+    let spec = TransportSpec::Serial {
+        path: sim.path().display().to_string(),
+        baud: 115200,
+    };
+    let mut p = EscPosPrinter::open(&spec).unwrap();
+    assert!(p.status().unwrap().online);
+    let limit = kiosk_devices::printer::STATUS_TIMEOUT + Duration::from_millis(500);
+
+    // Two of the four replies, then nothing: a timeout saying how much came.
+    damage.set(Damage::Truncate);
+    let (r, took) = timed(limit, || p.status());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("2 bytes received"), "{err}");
+    assert!(took >= kiosk_devices::printer::STATUS_TIMEOUT - Duration::from_millis(50));
+    // A print is refused the same way, before any receipt byte is sent.
+    assert_eq!(
+        p.print(&chinese_receipt()).unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+
+    // Valid automatic-status-back messages without end, never the real-time replies asked
+    // for: cut off at the reply limit as oversized, long before the timeout.
+    let asb = AsbStatus(PrinterStatus::ready()).to_bytes();
+    damage.set(Damage::Replace(asb.repeat(64)));
+    let (r, took) = timed(limit, || p.status());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("oversized"), "{err}");
+    assert!(took < Duration::from_millis(400), "{took:?}");
+
+    // The printer answers properly again: so does the driver.
+    damage.set(Damage::None);
+    std::thread::sleep(Duration::from_millis(100));
     assert!(p.status().unwrap().online);
 }

@@ -198,7 +198,12 @@ impl EscPosPrinter {
                 let _ = self.link.discard_input();
                 Err(PrinterError::Status(e))
             }
-            Err(e) => Err(PrinterError::Link(e)),
+            Err(e) => {
+                // After a timeout or an oversized reply, whatever is still queued (the late
+                // or endless rest of it) would be read as the answer to the next request.
+                let _ = self.link.discard_input();
+                Err(PrinterError::Link(e))
+            }
         }
     }
 

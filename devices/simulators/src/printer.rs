@@ -203,6 +203,8 @@ struct Inner {
     receipt_events: Vec<StatePatch>,
     receipt_event_at: Vec<usize>,
     unplugged: bool,
+    /// How long status replies on the pty take (see [`PrinterSim::set_reply_delay`]).
+    reply_delay: Duration,
 }
 
 struct Shared {
@@ -329,16 +331,43 @@ impl PrinterStream {
 }
 
 /// The pty side, driven by [`SerialSim`].
-struct PtyPrinter(PrinterStream);
+struct PtyPrinter {
+    stream: PrinterStream,
+    /// Status replies held back for the reply delay, and when they are due.
+    held: Option<(Instant, Vec<u8>)>,
+}
+
+/// A held-back reply this late is for a client that has gone (unplug, timeout): dropped.
+const STALE_AFTER: Duration = Duration::from_millis(300);
 
 impl SerialDevice for PtyPrinter {
     fn on_input(&mut self, input: &mut Vec<u8>) -> Vec<u8> {
         let bytes = std::mem::take(input);
-        self.0.on_bytes(&bytes)
+        let mut reply = self.stream.on_bytes(&bytes);
+        let delay = lock(&self.stream.shared).reply_delay;
+        if (delay.is_zero() && self.held.is_none()) || reply.is_empty() {
+            return reply;
+        }
+        let (_, held) = self
+            .held
+            .get_or_insert_with(|| (Instant::now() + delay, Vec::new()));
+        held.append(&mut reply);
+        Vec::new()
     }
 
     fn on_idle(&mut self) -> Vec<u8> {
-        self.0.asb_if_changed()
+        match self.held.take() {
+            Some((due, reply)) if Instant::now() >= due => {
+                if due.elapsed() <= STALE_AFTER {
+                    return reply;
+                }
+            }
+            other => {
+                self.held = other;
+                return Vec::new();
+            }
+        }
+        self.stream.asb_if_changed()
     }
 }
 
@@ -370,6 +399,7 @@ impl PrinterSim {
                 receipt_events,
                 receipt_event_at,
                 unplugged: false,
+                reply_delay: Duration::ZERO,
             }),
             changed: Condvar::new(),
             chinese_at_power_on: sc.chinese_at_power_on,
@@ -384,7 +414,10 @@ impl PrinterSim {
             threads: Vec::new(),
         };
         if opts.pty || opts.pty_link.is_some() {
-            let dev = PtyPrinter(PrinterStream::new(Arc::clone(&shared)));
+            let dev = PtyPrinter {
+                stream: PrinterStream::new(Arc::clone(&shared)),
+                held: None,
+            };
             sim.serial = Some(SerialSim::start(dev, opts.pty_link.as_deref())?);
         }
         if let Some(addr) = &opts.tcp {
@@ -440,6 +473,13 @@ impl PrinterSim {
     pub fn set_state(&self, patch: &StatePatch) {
         patch.apply(&mut lock(&self.shared).state);
         self.shared.changed.notify_all();
+    }
+
+    /// Makes status replies on the pty take `delay` (a busy printer finishing a line), so a
+    /// test can pull the cable while the driver waits for one. A reply still held when the
+    /// client has gone (more than 300 ms past due, e.g. after an unplug) is dropped.
+    pub fn set_reply_delay(&self, delay: Duration) {
+        lock(&self.shared).reply_delay = delay;
     }
 
     /// Receipts cut so far.
