@@ -15,6 +15,8 @@ use kiosk_sim::scanner::{ScannerSim, write_qr_sequence};
 use kiosk_tests::{fixture, kioskctl, temp_dir};
 use kiosk_transport::TransportSpec;
 
+use crate::tamper::timed;
+
 fn config() -> LineConfig {
     LineConfig {
         terminator: Terminator::CrLf,
@@ -232,4 +234,129 @@ fn regenerate_fixture_png() {
         3,
     )
     .unwrap();
+}
+
+/// A serial scanner on a pty behind a symlink, under a supervisor that probes and reopens
+/// every 100 ms.
+fn supervised_scanner(
+    link: &std::path::Path,
+) -> (
+    SerialSim,
+    kiosk_sim::scanner::ScannerFeed,
+    Supervisor,
+    Receiver<DeviceEvent>,
+    kiosk_devices::Supervised<SerialScanner>,
+) {
+    let (device, feed) = ScannerSim::new(config());
+    let sim = SerialSim::start(device, Some(link)).unwrap();
+    let spec = TransportSpec::Serial {
+        path: link.display().to_string(),
+        baud: 9600,
+    };
+    let mut sup = Supervisor::new();
+    sup.probe_interval = Duration::from_millis(100);
+    sup.reopen_interval = Duration::from_millis(100);
+    let events = sup.subscribe();
+    let open_spec = spec.clone();
+    let scanner = sup.add::<SerialScanner>(
+        "scanner",
+        DeviceClass::CodeScanner,
+        &spec.to_string(),
+        Box::new(move || {
+            SerialScanner::open(&open_spec, config())
+                .map(Box::new)
+                .map_err(DeviceFault::from)
+        }),
+    );
+    sup.start();
+    assert!(scanner.is_open());
+    (sim, feed, sup, events, scanner)
+}
+
+#[test]
+fn unplug_while_waiting_for_a_code_fails_at_once_and_the_scanner_comes_back() {
+    let dir = temp_dir();
+    let (sim, feed, _sup, events, scanner) = supervised_scanner(&dir.path().join("ttySCAN"));
+
+    // The kiosk waits up to 5 s for a code; the cable is pulled 300 ms into the wait.
+    let worker = {
+        let scanner = scanner.clone();
+        std::thread::spawn(move || scanner.try_with(|s| s.next_code(Duration::from_secs(5))))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let pulled = Instant::now();
+    sim.control().unplug();
+    let kind = match worker.join().unwrap() {
+        Ok(Ok(code)) => panic!("no code can come during an unplug: {code:?}"),
+        Ok(Err(e)) => e.kind(),
+        Err(fault) => fault.kind,
+    };
+    assert_eq!(kind, ErrorKind::Disconnected);
+    assert!(
+        pulled.elapsed() < Duration::from_secs(1),
+        "the wait ends with the unplug, not at its timeout"
+    );
+    wait_for(&events, "Lost", |e| matches!(e, DeviceEvent::Lost { .. }));
+    let h = scanner.health();
+    assert_eq!(h.availability, Availability::NoDevice);
+    assert_eq!(h.counters.unplugs, 1);
+    let fault = h
+        .last_fault
+        .expect("the fault is kept in the health report");
+    assert!(fault.message.contains("serial:"), "names the port: {fault}");
+    let err = scanner
+        .with(|s| s.next_code(Duration::from_millis(100)))
+        .unwrap_err();
+    assert!(
+        err.kind.needs_reopen(),
+        "clear error while unplugged: {err}"
+    );
+
+    let replugged = Instant::now();
+    sim.control().replug();
+    wait_for(&events, "reopen", |e| {
+        matches!(e, DeviceEvent::Opened { reopen: true, .. })
+    });
+    assert!(replugged.elapsed() < Duration::from_secs(2));
+    feed.scan("9787111213826", Some("]E0"));
+    let code = scanner
+        .with(|s| s.next_code(Duration::from_secs(2)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(code.text, "9787111213826");
+    let h = scanner.health();
+    assert_eq!(h.availability, Availability::Online);
+    assert_eq!((h.counters.unplugs, h.counters.reopens), (1, 1));
+}
+
+#[test]
+fn truncated_and_overlong_lines_are_typed_errors_and_never_glued_to_the_next_code() {
+    let dir = temp_dir();
+    let (_sim, feed, _sup, _events, scanner) = supervised_scanner(&dir.path().join("ttySCAN"));
+    let t = Duration::from_secs(3);
+    let limit = kiosk_devices::scanner::LINE_GAP + Duration::from_millis(500);
+
+    // Half an EAN-13, then the scanner goes quiet: cut off after the line gap, as a typed
+    // error, well before the caller's timeout.
+    feed.partial(b"]E0978711");
+    let (r, took) = timed(limit, || scanner.try_with(|s| s.next_code(t)).unwrap());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("without its terminator"), "{err}");
+    assert!(took >= kiosk_devices::scanner::LINE_GAP - Duration::from_millis(100));
+    // The next code comes through whole, not behind the cut-off half.
+    feed.scan("LIB0000042", None);
+    let code = scanner.with(|s| s.next_code(t)).unwrap().unwrap();
+    assert_eq!(code.text, "LIB0000042");
+
+    // A "line" far over the length limit (a scanner set to the wrong terminator, or noise):
+    // reported once, the rest dropped up to its terminator, then decoding resumes.
+    feed.garbage(&[b'7'; 5000]);
+    let (r, _) = timed(limit, || scanner.try_with(|s| s.next_code(t)).unwrap());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("longer than"), "{err}");
+    feed.scan("借书证 0042", Some("]Q1"));
+    let code = scanner.with(|s| s.next_code(t)).unwrap().unwrap();
+    assert_eq!(code.text, "借书证 0042");
 }

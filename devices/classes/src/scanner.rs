@@ -91,11 +91,18 @@ pub trait CodeScanner: Device {
     }
 }
 
+/// How long a scanner may pause inside a line: scanners send a code in one burst, so a partial
+/// line that gets no byte for this long is cut off ([`LineError::Truncated`]) instead of being
+/// glued to the front of the next code.
+pub const LINE_GAP: Duration = Duration::from_millis(500);
+
 /// A line-based scanner on any [`Link`] (serial port, USB-CDC, pseudo-terminal).
 pub struct SerialScanner {
     link: Box<dyn Link>,
     decoder: LineDecoder,
     transport: String,
+    /// When the last byte arrived (for [`LINE_GAP`]).
+    last_byte: Instant,
 }
 
 impl fmt::Debug for SerialScanner {
@@ -113,6 +120,7 @@ impl SerialScanner {
             link,
             decoder: LineDecoder::new(config),
             transport,
+            last_byte: Instant::now(),
         }
     }
 
@@ -127,7 +135,10 @@ impl SerialScanner {
     fn pump(&mut self, timeout: Duration) -> Result<usize, LinkError> {
         let mut buf = [0u8; 512];
         let n = self.link.read_some(&mut buf, timeout)?;
-        self.decoder.feed(&buf[..n]);
+        if n > 0 {
+            self.decoder.feed(&buf[..n]);
+            self.last_byte = Instant::now();
+        }
         Ok(n)
     }
 }
@@ -167,6 +178,23 @@ impl CodeScanner for SerialScanner {
                 }));
             }
             let now = Instant::now();
+            if self.decoder.pending() > 0 {
+                let quiet = now.duration_since(self.last_byte);
+                if quiet >= LINE_GAP {
+                    if let Some(source) = self.decoder.expire() {
+                        return Err(ScannerError::Line {
+                            transport: self.transport.clone(),
+                            source,
+                        });
+                    }
+                    continue;
+                }
+                if now >= deadline {
+                    return Ok(None);
+                }
+                self.pump((deadline - now).min(LINE_GAP - quiet))?;
+                continue;
+            }
             if now >= deadline {
                 return Ok(None);
             }

@@ -146,6 +146,12 @@ impl ScannerFeed {
         self.push(line);
     }
 
+    /// The scanner sends `bytes` and stops, without its terminator: a line cut short (the
+    /// scanner reset or lost power mid-line).
+    pub fn partial(&self, bytes: &[u8]) {
+        self.push(bytes.to_vec());
+    }
+
     /// Lines not yet sent.
     pub fn queued(&self) -> usize {
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).len()

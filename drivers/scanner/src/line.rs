@@ -172,6 +172,10 @@ pub enum LineError {
     EmptyCode,
     #[error("line contains control byte 0x{byte:02x} (noise on the line or wrong baud rate?)")]
     ControlByte { byte: u32 },
+    #[error(
+        "line of {bytes} bytes stopped without its terminator (scanner reset mid-line, or wrong terminator setting?)"
+    )]
+    Truncated { bytes: usize },
 }
 
 /// Turns a byte stream into lines. Feed bytes as they arrive, then take lines until `None`.
@@ -210,6 +214,21 @@ impl LineDecoder {
     pub fn reset(&mut self) {
         self.buf.clear();
         self.skipping = false;
+    }
+
+    /// Ends a line the scanner stopped sending (the caller saw no byte for a while and no
+    /// terminator): the partial line is dropped and reported, so it is never glued to the
+    /// front of the next code. Stray CR/LF bytes and the rest of an overlong line (already
+    /// reported) are dropped silently.
+    pub fn expire(&mut self) -> Option<LineError> {
+        let skipping = std::mem::take(&mut self.skipping);
+        let bytes = self
+            .buf
+            .iter()
+            .filter(|b| !matches!(b, b'\r' | b'\n'))
+            .count();
+        self.buf.clear();
+        (bytes > 0 && !skipping).then_some(LineError::Truncated { bytes })
     }
 
     /// The next complete line, an error for a bad line, or `None` when more bytes are needed.
@@ -486,6 +505,32 @@ mod tests {
         assert_eq!(r[1].as_ref().unwrap().text, "OK1");
         assert_eq!(r[2], Err(LineError::ControlByte { byte: 0 }));
         assert_eq!(r[3].as_ref().unwrap().text, "OK2");
+    }
+
+    #[test]
+    fn expired_partial_line_is_reported_once_and_not_glued_to_the_next() {
+        let mut d = LineDecoder::new(LineConfig::default());
+        d.feed(b"978711");
+        assert!(d.next_line().is_none());
+        assert_eq!(d.expire(), Some(LineError::Truncated { bytes: 6 }));
+        assert_eq!(d.pending(), 0);
+        d.feed(b"LIB0000042\r");
+        assert_eq!(d.next_line().unwrap().unwrap().text, "LIB0000042");
+        // Stray line ends and an overlong line's rest are not reported again.
+        d.feed(b"\n");
+        assert_eq!(d.expire(), None);
+        let mut d = LineDecoder::new(LineConfig {
+            max_len: 4,
+            ..LineConfig::default()
+        });
+        d.feed(b"0123456789");
+        assert!(matches!(
+            d.next_line(),
+            Some(Err(LineError::Overlong { .. }))
+        ));
+        assert_eq!(d.expire(), None);
+        d.feed(b"OK\r");
+        assert_eq!(d.next_line().unwrap().unwrap().text, "OK");
     }
 
     #[test]
