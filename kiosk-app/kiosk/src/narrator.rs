@@ -160,6 +160,11 @@ impl Narrator {
         self.on(mode)
     }
 
+    /// The speaker (health in the maintenance menu, tests).
+    pub fn speaker(&mut self) -> &mut dyn Speaker {
+        self.speaker.as_mut()
+    }
+
     /// Notes a pressed control; it is said at the next [`Narrator::observe`], before the page.
     pub fn pressed(&mut self, press: Press) {
         self.pending = Some(press);
@@ -590,6 +595,40 @@ mod tests {
                 "zh-CN"
             ))]
         );
+    }
+
+    #[test]
+    fn espeak_says_the_pressed_label_and_the_title_for_real() {
+        let dir = std::env::temp_dir().join(format!("kiosk-narrator-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let speaker = EspeakSpeaker::open(EspeakOptions::wav(&dir))
+            .expect("espeak-ng (bash packaging/setup-debian.sh)");
+        let mut n = Narrator::new(Box::new(speaker), false);
+        let t0 = Instant::now();
+        n.pressed(button(Language::ZhCn, "Start"));
+        n.observe(mode(true, Language::ZhCn, true), &titled("请选择服务"), t0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while n.speaker().is_speaking() {
+            assert!(Instant::now() < deadline, "espeak-ng did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        n.speaker().probe().unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["0001-zh-CN.wav", "0002-zh-CN.wav"]);
+        for f in &files {
+            // 22050 Hz 16-bit mono: more than a quarter of a second of sound each.
+            let len = std::fs::metadata(f).unwrap().len();
+            assert!(len > 44 + 11_025, "{}: {len} bytes", f.display());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
