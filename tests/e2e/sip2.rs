@@ -463,6 +463,22 @@ fn kioskctl_sip2() {
     let out = ctl(&peer, &["end", "P001"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
+    // An offline checkout replayed: original date, no block, accepted for the blocked patron.
+    let out = ctl(
+        &peer,
+        &[
+            "--json",
+            "checkout",
+            "P002",
+            "B010",
+            "--offline-date",
+            "20260101100000",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["due"], "20260129    235900");
+
     // A refusal: non-zero, one line naming the item and the message id.
     let out = ctl(&peer, &["checkout", "P001", "B003"]);
     assert_eq!(out.status.code(), Some(1));
