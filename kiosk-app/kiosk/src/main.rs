@@ -73,6 +73,23 @@ impl MaintenanceBackend for Quitting {
     }
 }
 
+/// The profile's offline queue, for the maintenance menu; `None` (logged) when it is not there.
+fn open_queue(
+    profile: &kiosk_devices::profile::Profile,
+) -> Option<std::sync::Arc<kiosk_queue::Queue>> {
+    let mut cfg = kiosk_queue::QueueConfig::new(&profile.queue.path);
+    cfg.key_path = Some(profile.queue.key.clone());
+    cfg.terminal = Some(profile.terminal_id.clone());
+    cfg.create = false;
+    match kiosk_queue::Queue::open(cfg) {
+        Ok(q) => Some(std::sync::Arc::new(q)),
+        Err(e) => {
+            tracing::warn!(target: "kiosk::maintenance", path = %profile.queue.path.display(), "offline queue not shown: {e}");
+            None
+        }
+    }
+}
+
 fn run(args: &Args) -> Result<u8, String> {
     let profile = cli::load_profile(args).map_err(|e| format!("kiosk: {e}"))?;
     let now = Instant::now();
@@ -88,7 +105,7 @@ fn run(args: &Args) -> Result<u8, String> {
     let app = App::new().map_err(|e| cli::no_display_message(&e.to_string()))?;
     let kiosk = Kiosk::attach(&app, &profile, playlist, Rc::new(Instant::now))
         .map_err(|e| format!("kiosk: {e}"))?;
-    kiosk::narrator::attach_espeak(&kiosk, profile.voice);
+    kiosk::narrator::attach_espeak(&kiosk);
     let _tick = kiosk.start_timer();
 
     // Demo mode: the documented demo PIN unless the profile sets one, and the demo status.
@@ -100,10 +117,16 @@ fn run(args: &Args) -> Result<u8, String> {
     let inner: Box<dyn MaintenanceBackend> = if args.demo {
         Box::new(FixtureBackend::demo_for(&profile))
     } else {
-        Box::new(maintenance::SupervisorBackend::new(
+        // The app does not open its devices through the supervisor yet: the menu lists the
+        // profile's devices as not opened until it does.
+        let backend = maintenance::SupervisorBackend::new(
             std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new()),
             &profile,
-        ))
+        );
+        match open_queue(&profile) {
+            Some(queue) => Box::new(backend.with_queue(queue)),
+            None => Box::new(backend),
+        }
     };
     let exit = Rc::new(Cell::new(0));
     let backend = Rc::new(Quitting {
