@@ -735,7 +735,13 @@ pub struct SupervisorBackend {
     state: std::cell::RefCell<SupervisorState>,
     tests: std::collections::BTreeMap<String, DeviceTest>,
     backoffice_url: String,
+    queue: Option<std::sync::Arc<kiosk_queue::Queue>>,
+    queue_cache: std::cell::RefCell<Option<(Instant, Option<QueueStatus>)>>,
 }
+
+/// How long the queue's figures are reused: the menu refreshes four times a second, the
+/// database need not answer that often.
+const QUEUE_REFRESH: Duration = Duration::from_secs(2);
 
 /// Recent errors kept by [`SupervisorBackend`].
 const ERRORS_KEPT: usize = 20;
@@ -760,7 +766,15 @@ impl SupervisorBackend {
             }),
             tests: Default::default(),
             backoffice_url: profile.backoffice.records_url.clone().unwrap_or_default(),
+            queue: None,
+            queue_cache: std::cell::RefCell::new(None),
         }
+    }
+
+    /// Shows the offline queue's backlog and quarantine, and lets the menu retry it.
+    pub fn with_queue(mut self, queue: std::sync::Arc<kiosk_queue::Queue>) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// Registers the test of device `name` (e.g. a closure over its `Supervised` handle).
@@ -831,9 +845,25 @@ impl MaintenanceBackend for SupervisorBackend {
             .collect()
     }
     fn queue(&self) -> Option<QueueStatus> {
-        // TODO(issue 4): the offline queue's figures (kiosk_queue::Queue::stats) once the app
-        // opens its queue.
-        None
+        let queue = self.queue.as_ref()?;
+        if let Some((at, status)) = self.queue_cache.borrow().as_ref()
+            && at.elapsed() < QUEUE_REFRESH
+        {
+            return status.clone();
+        }
+        let status = match queue.stats() {
+            Ok(s) => Some(QueueStatus {
+                backlog: s.pending,
+                oldest_age_secs: s.oldest_pending_age_secs,
+                quarantined: s.quarantined,
+            }),
+            Err(e) => {
+                tracing::error!(target: "kiosk::maintenance", "queue stats: {e}");
+                None
+            }
+        };
+        *self.queue_cache.borrow_mut() = Some((Instant::now(), status.clone()));
+        status
     }
     fn back_office(&self) -> BackOfficeStatus {
         BackOfficeStatus {
@@ -859,7 +889,17 @@ impl MaintenanceBackend for SupervisorBackend {
         Some(Box::new(move || test()))
     }
     fn retry_quarantined(&self) -> Job<Result<u64, String>> {
-        Box::new(|| Err("this terminal has no offline queue open".into()))
+        // The next look at the queue reads fresh figures.
+        self.queue_cache.borrow_mut().take();
+        match self.queue.clone() {
+            Some(queue) => Box::new(move || {
+                queue
+                    .retry_quarantined()
+                    .map(|n| n as u64)
+                    .map_err(|e| e.to_string())
+            }),
+            None => Box::new(|| Err("this terminal has no offline queue open".into())),
+        }
     }
     fn restart(&self) {}
     fn leave_kiosk(&self) {}
@@ -1069,6 +1109,110 @@ mod tests {
         }
         assert_eq!(m.corner_tap(t0), Event::Disabled);
         assert_eq!(m.screen(), Screen::Closed);
+    }
+
+    struct FakeDevice;
+
+    impl kiosk_devices::Device for FakeDevice {
+        fn info(&self) -> kiosk_devices::DeviceInfo {
+            kiosk_devices::DeviceInfo {
+                class: kiosk_devices::DeviceClass::ReceiptPrinter,
+                model: "fake".into(),
+                firmware: None,
+                transport: "sim:".into(),
+            }
+        }
+        fn probe(&mut self) -> Result<(), kiosk_devices::DeviceFault> {
+            Ok(())
+        }
+    }
+
+    fn library_profile() -> kiosk_devices::profile::Profile {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/profiles");
+        kiosk_devices::profile::Profile::find("library-selfcheck", &[dir]).unwrap()
+    }
+
+    #[test]
+    fn supervisor_backend_shows_health_events_and_tests() {
+        use kiosk_devices::health::{DeviceClass, DeviceFault, ErrorKind};
+        let sup = std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new());
+        let backend = SupervisorBackend::new(sup.clone(), &library_profile()).with_test(
+            "printer",
+            std::sync::Arc::new(|| TestOutcome {
+                ok: true,
+                kind: None,
+                detail: "test page printed".into(),
+            }),
+        );
+        let printer: kiosk_devices::Supervised<FakeDevice> = sup.add(
+            "printer",
+            DeviceClass::ReceiptPrinter,
+            "usb:auto",
+            Box::new(|| Ok(Box::new(FakeDevice))),
+        );
+        let _ = printer
+            .with(|_| Err::<(), _>(DeviceFault::new(ErrorKind::PaperOut, "paper roll empty")));
+        let rows = backend.devices();
+        let names: Vec<_> = rows.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["idcard", "printer", "rfid", "scanner"]);
+        let p = &rows[1];
+        assert_eq!((p.status.as_str(), p.class.as_str()), ("fault", "printer"));
+        assert_eq!(p.error_kind.as_deref(), Some("paper-out"));
+        assert_eq!(p.last_event.as_deref(), Some("error"));
+        assert_eq!((p.operations, p.errors), (0, 1));
+        // Not supervised (yet): shown, not hidden.
+        assert_eq!(rows[0].status, "offline");
+        assert_eq!(rows[0].error.as_deref(), Some("not opened by the app"));
+        let errors = backend.recent_errors();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            (errors[0].source.as_str(), errors[0].kind.as_str()),
+            ("printer", "paper-out")
+        );
+        assert_eq!(
+            backend.test("printer").unwrap()().detail,
+            "test page printed"
+        );
+        assert!(backend.test("rfid").is_none());
+        assert!(backend.queue().is_none());
+        assert!(backend.retry_quarantined()().is_err());
+    }
+
+    #[test]
+    fn supervisor_backend_reads_and_retries_the_queue() {
+        let dir = std::env::temp_dir().join(format!(
+            "kiosk-maintenance-queue-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cfg = kiosk_queue::QueueConfig::new(dir.join("queue.db"));
+        cfg.terminal = Some("T-MAINT".into());
+        let queue = std::sync::Arc::new(kiosk_queue::Queue::open(cfg).unwrap());
+        let seqs: Vec<u64> = (0..3)
+            .map(|n| {
+                queue
+                    .enqueue("loan.checkout", &serde_json::json!({ "n": n }))
+                    .unwrap()
+                    .seq
+            })
+            .collect();
+        queue.quarantine(seqs[0], "schema").unwrap();
+        let sup = std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new());
+        let backend = SupervisorBackend::new(sup, &library_profile()).with_queue(queue.clone());
+        let q = backend.queue().unwrap();
+        assert_eq!((q.backlog, q.quarantined), (2, 1));
+        assert!(q.oldest_age_secs.is_some());
+        assert_eq!(backend.retry_quarantined()(), Ok(1));
+        let q = backend.queue().unwrap();
+        assert_eq!(
+            (q.backlog, q.quarantined),
+            (3, 0),
+            "fresh figures after a retry"
+        );
+        drop(backend);
+        drop(queue);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
