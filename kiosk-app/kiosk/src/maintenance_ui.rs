@@ -361,6 +361,8 @@ impl MaintenanceUi {
         g.set_lockout_secs(to_int(c.machine.lockout_secs(now)));
         g.set_confirm(c.confirm.as_str().into());
         if screen != Screen::Menu {
+            // The keypad test page closes with the menu.
+            g.set_keypad_test("".into());
             return;
         }
 

@@ -188,6 +188,13 @@ fn golden_screenshots() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     shot("maintenance-zh-CN");
+    press(&app, "键盘测试");
+    press(&app, "字母");
+    for key in ["Z", "G", "L", "S"] {
+        press(&app, key);
+    }
+    shot("maintenance-keypad-zh-CN");
+    press(&app, "返回");
     press(&app, "English");
     shot("maintenance-en");
     press(&app, "中文");

@@ -424,6 +424,32 @@ fn maintenance_menu_shows_and_tests(h: &Harness) {
     h.advance(200);
     assert_eq!(h.menu.screen(), Screen::Menu);
 
+    // Both on-screen keypads, on the keypad test page: every key labelled and large enough,
+    // also in elder mode, and each press arrives.
+    h.press("键盘测试");
+    assert!(h.has("键盘测试") && h.has("已输入："));
+    h.press("7");
+    h.press("3");
+    assert!(h.has("已输入：73"));
+    h.check_actionable(60.0);
+    h.press("字母");
+    for key in ["Q", "P", "A", "L", "Z", "M", "删除", "空格", "搜索"] {
+        assert!(h.has(key), "letter key {key}");
+    }
+    h.press("Z");
+    h.press("G");
+    h.press("空格");
+    h.press("L");
+    assert!(h.has("已输入：73ZG L"), "pinyin initials typed");
+    h.check_actionable(60.0);
+    h.state().set_elder_mode(true);
+    h.check_actionable(h.app.global::<Theme>().get_touch_target());
+    h.state().set_elder_mode(false);
+    h.press("删除");
+    assert!(h.has("已输入："));
+    h.press("返回");
+    assert!(h.has("维护菜单"));
+
     // Language and elder mode work here too.
     h.press("English");
     assert!(h.has("Maintenance menu") && h.has("Receipt printer: Fault"));
