@@ -7,6 +7,7 @@ mod printer;
 mod queue;
 mod rfid;
 mod scanner;
+mod selfcheck;
 mod sip2;
 mod tamper;
 mod upload;

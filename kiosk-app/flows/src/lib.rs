@@ -13,11 +13,13 @@
 //! * [`borrow`] checks out a whole stack for one patron and unsecures each item for the gate.
 //! * [`giveback`] returns a stack (no sign-in) and secures each item again.
 //! * [`offline`] is the per-library policy when the library system is unreachable.
+//! * [`run`] carries the actions out on the pad, the SIP2 client and the signed queue.
 
 pub mod borrow;
 pub mod giveback;
 pub mod offline;
 pub mod pad;
+pub mod run;
 pub mod stack;
 
 pub use borrow::{BorrowFlow, Loan};

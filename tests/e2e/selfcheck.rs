@@ -1,0 +1,339 @@
+//! The book self-checkout end to end (issue 5): a stack of RFID-tagged books on the simulated
+//! pad (real FEIG / RR3036 frames over a pty), the patron signed in with card number + PIN over
+//! SIP2 to the real pysip2 server running the toy library, borrow and return through
+//! `kiosk-flows`, and every tag's AFI checked on the pad afterwards. Offline, the loans go to the
+//! real signed queue within the library's limits.
+
+use std::time::Duration;
+
+use kiosk_devices::rfid::{HfReader, RfidOptions};
+use kiosk_flows::run::{
+    Library, OfflineStore, Patron, Peers, QueueOffline, SignInError, Sip2Library,
+};
+use kiosk_flows::stack::LineStatus;
+use kiosk_flows::{
+    BorrowFlow, OfflineLedger, OfflineMode, OfflinePolicy, RefusalReason, ReturnFlow, StackSettings,
+};
+use kiosk_rfid::tagdata::{LibraryData, SetInfo, TypeOfUsage};
+use kiosk_rfid::{DataModel, ReaderKind, Uid};
+use kiosk_sim::SerialSim;
+use kiosk_sim::rfid::{RfidPad, RfidPadSim, SimTag};
+use kiosk_sip2::{Client, Settings, TcpConnector};
+use kiosk_tests::sip2_peer::Sip2Peer;
+use kiosk_tests::temp_dir;
+use kiosk_transport::TransportSpec;
+
+const IN: u8 = 0x07;
+const OUT: u8 = 0xC2;
+
+fn uid(n: u8) -> Uid {
+    Uid([0xE0, 0x04, 0x01, 0x50, 0x00, 0x00, 0x01, n])
+}
+
+/// A book of the toy library (fixtures/sip2/library.json) as its tag holds it.
+fn book(n: u8, item: &str, set: Option<(u8, u8)>) -> SimTag {
+    let data = LibraryData {
+        primary_item_id: item.into(),
+        owner_institution: Some("CN-TEST".into()),
+        set_info: set.map(|(part, total)| SetInfo { part, total }),
+        type_of_usage: Some(TypeOfUsage { main: 1, sub: 0 }),
+        other: Vec::new(),
+    };
+    let model = if n.is_multiple_of(2) {
+        DataModel::Iso28560_2
+    } else {
+        DataModel::Iso28560_3
+    };
+    SimTag::item(uid(n), model, &data, IN).expect("tag data fits")
+}
+
+/// Ten tags: eight lendable books (B008 is a two-part set), B003 already out to another
+/// patron, B004 on hold for another patron.
+fn stack() -> RfidPad {
+    RfidPad::new(vec![
+        book(1, "B001", None),
+        book(2, "B002", None),
+        book(3, "B003", None),
+        book(4, "B004", None),
+        book(5, "B006", None),
+        book(6, "B007", None),
+        book(7, "B008", Some((1, 2))),
+        book(8, "B008", Some((2, 2))),
+        book(9, "B009", None),
+        book(10, "B010", None),
+    ])
+}
+
+fn sip2_settings() -> Settings {
+    Settings {
+        institution_id: "CN-TEST".into(),
+        login_user: "kiosk".into(),
+        login_password: "secret".into(),
+        location: Some("LOBBY-1".into()),
+        timeout_ms: 3_000,
+        min_timeout_ms: 300,
+        ..Settings::default()
+    }
+}
+
+fn library(peer: &Sip2Peer) -> Sip2Library<TcpConnector> {
+    let client = Client::connect(TcpConnector::new(peer.addr()), sip2_settings())
+        .unwrap_or_else(|e| panic!("connect: {e}\npeer log:\n{}", peer.log()));
+    Sip2Library::new(client)
+}
+
+fn pad_reader(kind: ReaderKind, pad: &RfidPad) -> (SerialSim, HfReader) {
+    let sim = SerialSim::start(RfidPadSim::new(kind, pad.clone()), None).unwrap();
+    let spec = TransportSpec::Serial {
+        path: sim.path().display().to_string(),
+        baud: kind.protocol().serial().baud,
+    };
+    let opts = RfidOptions {
+        timeout: Duration::from_millis(300),
+        ..RfidOptions::default()
+    };
+    let reader = HfReader::open(&spec, kind, opts).unwrap();
+    (sim, reader)
+}
+
+fn afi(pad: &RfidPad, n: u8) -> u8 {
+    pad.tag(uid(n)).expect("tag on the pad").afi
+}
+
+/// An offline store that must never be used (the library system is up).
+struct NoOffline;
+impl OfflineStore for NoOffline {
+    fn record(
+        &mut self,
+        _: kiosk_flows::OfflineKind,
+        _: Option<&Patron>,
+        item: &str,
+        _: Option<&str>,
+    ) -> Result<(), String> {
+        panic!("{item} recorded offline while the library system is up")
+    }
+}
+
+fn run_until_settled<T: kiosk_flows::run::Ask>(
+    flow: &mut kiosk_flows::StackFlow<T>,
+    patron: Option<&Patron>,
+    peers: &mut Peers<'_>,
+) {
+    for _ in 0..5 {
+        kiosk_flows::run::round(flow, patron, peers).expect("pad round");
+        if flow.is_settled() {
+            return;
+        }
+    }
+    panic!("flow not settled: {:?}", flow.lines().collect::<Vec<_>>());
+}
+
+fn refused(status: &LineStatus<impl std::fmt::Debug>) -> Option<RefusalReason> {
+    match status {
+        LineStatus::Refused(r) => Some(r.reason),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_ten_book_stack_is_borrowed_and_returned_with_the_gate_state_read_back_both_protocols() {
+    for kind in [ReaderKind::Feig, ReaderKind::Rr3036] {
+        // A fresh library each time: the return below changes its state.
+        let peer = Sip2Peer::start(&[]);
+        let pad = stack();
+        let (_sim, mut reader) = pad_reader(kind, &pad);
+        let mut lib = library(&peer);
+
+        // Card number + PIN: a wrong PIN is refused, the right one signs in.
+        assert_eq!(
+            lib.sign_in("P001", Some("9999")),
+            Err(SignInError::WrongPin)
+        );
+        assert_eq!(
+            lib.sign_in("P002", Some("0000"))
+                .map(|_| ())
+                .unwrap_err()
+                .message_id(),
+            RefusalReason::PatronBlocked.message_id(),
+            "blocked patron"
+        );
+        let patron = lib.sign_in(" P001 ", Some("1234")).expect("P001 signs in");
+        assert_eq!(patron.name.as_deref(), Some("张三"));
+
+        let mut ledger = OfflineLedger::default();
+        let mut flow = BorrowFlow::new(Some(patron.id.clone()), StackSettings::default());
+        run_until_settled(
+            &mut flow,
+            Some(&patron),
+            &mut Peers {
+                pad: &mut reader,
+                library: &mut lib,
+                offline: &mut NoOffline,
+                ledger: &mut ledger,
+            },
+        );
+        let lines: Vec<_> = flow.lines().collect();
+        assert_eq!(lines.len(), 9, "{kind}: nine items (one set of two tags)");
+        for line in &lines {
+            match line.item_id.as_str() {
+                "B003" => assert_eq!(
+                    refused(&line.status),
+                    Some(RefusalReason::AlreadyOnLoan),
+                    "{line:?}"
+                ),
+                "B004" => assert_eq!(
+                    refused(&line.status),
+                    Some(RefusalReason::OnHoldForAnother),
+                    "{line:?}"
+                ),
+                _ => assert!(
+                    matches!(&line.status, LineStatus::Done(l) if l.due.is_some()),
+                    "{kind}: {line:?}"
+                ),
+            }
+        }
+        assert_eq!(flow.line("B001").unwrap().title.as_deref(), Some("三体"));
+        // Every tag's AFI, read from the simulated tags themselves.
+        for n in 1..=10u8 {
+            let want = if n == 3 || n == 4 { IN } else { OUT };
+            assert_eq!(afi(&pad, n), want, "{kind}: tag {n}");
+        }
+
+        // The same stack comes back: everything checked in and secured again.
+        let mut back = ReturnFlow::new(None, StackSettings::default());
+        run_until_settled(
+            &mut back,
+            None,
+            &mut Peers {
+                pad: &mut reader,
+                library: &mut lib,
+                offline: &mut NoOffline,
+                ledger: &mut ledger,
+            },
+        );
+        for n in 1..=10u8 {
+            assert_eq!(afi(&pad, n), IN, "{kind}: tag {n} secured after the return");
+        }
+        let b004 = back.line("B004").unwrap();
+        assert!(
+            matches!(&b004.status, LineStatus::Done(c) if c.on_hold || c.alert),
+            "the held book says so on return: {b004:?}"
+        );
+    }
+}
+
+#[test]
+fn a_book_lifted_before_its_write_is_secured_when_put_back() {
+    let peer = Sip2Peer::start(&[]);
+    let pad = RfidPad::new(vec![book(1, "B001", None), book(2, "B002", None)]);
+    let (_sim, mut reader) = pad_reader(ReaderKind::Feig, &pad);
+    let mut lib = library(&peer);
+    let patron = lib.sign_in("P001", Some("1234")).unwrap();
+    let mut flow = BorrowFlow::new(Some(patron.id.clone()), StackSettings::default());
+    let mut ledger = OfflineLedger::default();
+    // The inventory sees both books; B002 is lifted before the library system answers.
+    let tags = kiosk_devices::RfidReader::inventory(&mut reader).unwrap();
+    let mut actions: std::collections::VecDeque<_> = flow.pad(&tags).into();
+    let lifted = pad.remove(uid(2)).unwrap();
+    while let Some(a) = actions.pop_front() {
+        let next = match a {
+            kiosk_flows::Action::CheckOut { item } => {
+                let outcome = lib.check_out(&patron, &item);
+                flow.answered(&item, outcome, &mut ledger)
+            }
+            kiosk_flows::Action::Secure { uid, state } => {
+                let write = match kiosk_devices::RfidReader::set_security(&mut reader, uid, state) {
+                    Ok(t) => kiosk_flows::TagWrite::ReadBack { afi: t.afi },
+                    Err(_) => kiosk_flows::TagWrite::Gone,
+                };
+                flow.tag_written(uid, write)
+            }
+            other => panic!("{other:?}"),
+        };
+        actions.extend(next);
+    }
+    assert!(matches!(
+        flow.line("B002").unwrap().status,
+        LineStatus::PutBack(_)
+    ));
+    assert!(
+        !flow.is_settled(),
+        "the patron is asked to put the book back"
+    );
+    pad.add(lifted);
+    run_until_settled(
+        &mut flow,
+        Some(&patron),
+        &mut Peers {
+            pad: &mut reader,
+            library: &mut lib,
+            offline: &mut NoOffline,
+            ledger: &mut ledger,
+        },
+    );
+    assert_eq!(afi(&pad, 1), OUT);
+    assert_eq!(afi(&pad, 2), OUT);
+    assert!(matches!(
+        flow.line("B002").unwrap().status,
+        LineStatus::Done(_)
+    ));
+}
+
+#[test]
+fn offline_loans_go_to_the_signed_queue_within_the_limits() {
+    let mut peer = Sip2Peer::start(&[]);
+    let pad = RfidPad::new(vec![
+        book(1, "B001", None),
+        book(2, "B002", None),
+        book(3, "B006", None),
+    ]);
+    let (_sim, mut reader) = pad_reader(ReaderKind::Rr3036, &pad);
+    let mut lib = library(&peer);
+    let patron = lib.sign_in("P001", Some("1234")).unwrap();
+    // The library system goes away after the sign-in.
+    peer.kill();
+
+    let dir = temp_dir();
+    let queue = kiosk_queue::Queue::open(kiosk_queue::QueueConfig::new(dir.path().join("q.db")))
+        .expect("queue");
+    let settings = StackSettings {
+        offline: OfflinePolicy {
+            mode: OfflineMode::ReturnAndBorrow,
+            max_loans_per_patron: 2,
+            max_loans_per_terminal: 20,
+            due_date: "2026-12-16".into(),
+        },
+        ..StackSettings::default()
+    };
+    let mut flow = BorrowFlow::new(Some(patron.id.clone()), settings);
+    let mut ledger = OfflineLedger::default();
+    run_until_settled(
+        &mut flow,
+        Some(&patron),
+        &mut Peers {
+            pad: &mut reader,
+            library: &mut lib,
+            offline: &mut QueueOffline { queue: &queue },
+            ledger: &mut ledger,
+        },
+    );
+    let done: Vec<_> = flow
+        .lines()
+        .filter(|l| matches!(l.status, LineStatus::Done(_)))
+        .map(|l| l.item_id.clone())
+        .collect();
+    assert_eq!(
+        done,
+        ["B001", "B002"],
+        "two loans offline, the per-patron limit"
+    );
+    assert_eq!(
+        refused(&flow.line("B006").unwrap().status),
+        Some(RefusalReason::OfflineLimit)
+    );
+    assert!(flow.lines().filter(|l| l.offline).count() == 2);
+    assert_eq!((afi(&pad, 1), afi(&pad, 2), afi(&pad, 3)), (OUT, OUT, IN));
+    // The two loans are signed records in the queue, with the promised due date.
+    let stats = queue.stats().expect("stats");
+    assert_eq!(stats.pending, 2, "{stats:?}");
+}
