@@ -9,6 +9,7 @@ set -euo pipefail
 build_pkgs=(
   pkg-config clang libclang-dev libopencv-dev libudev-dev libusb-1.0-0-dev
   libxkbcommon-dev libfontconfig-dev libfreetype-dev fonts-noto-cjk espeak-ng
+  libinput-dev
 )
 test_pkgs=(
   socat zbar-tools poppler-utils poppler-data qpdf xvfb python3 python3-venv sox
