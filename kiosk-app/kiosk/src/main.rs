@@ -122,7 +122,8 @@ fn run(args: &Args) -> Result<u8, String> {
         let backend = maintenance::SupervisorBackend::new(
             std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new()),
             &profile,
-        );
+        )
+        .probing_back_office(Duration::from_secs(30));
         match open_queue(&profile) {
             Some(queue) => Box::new(backend.with_queue(queue)),
             None => Box::new(backend),

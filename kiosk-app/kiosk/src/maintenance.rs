@@ -737,6 +737,86 @@ pub struct SupervisorBackend {
     backoffice_url: String,
     queue: Option<std::sync::Arc<kiosk_queue::Queue>>,
     queue_cache: std::cell::RefCell<Option<(Instant, Option<QueueStatus>)>>,
+    reachability: Option<Probe>,
+}
+
+/// Last result of the back-office probe: (reachable, when).
+type ProbeResult = std::sync::Arc<std::sync::Mutex<Option<(bool, Instant)>>>;
+
+/// A thread that opens a TCP connection to the back office every `every` (no request is sent),
+/// so the menu can say whether the network path is there. Stops when dropped.
+struct Probe {
+    result: ProbeResult,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `HOST:PORT` of an `http://` or `https://` URL (default ports 80 and 443).
+pub fn url_host_port(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    if authority.is_empty() {
+        return None;
+    }
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => default,
+        };
+        return Some((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_string(), port.parse().ok()?)),
+        None => Some((authority.to_string(), default)),
+    }
+}
+
+impl Probe {
+    fn start(host: String, port: u16, every: Duration) -> Option<Probe> {
+        use std::net::ToSocketAddrs;
+        let result: ProbeResult = Default::default();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (r, s) = (result.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("backoffice-probe".into())
+            .spawn(move || {
+                while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                    let ok = (host.as_str(), port)
+                        .to_socket_addrs()
+                        .ok()
+                        .and_then(|mut addrs| addrs.next())
+                        .is_some_and(|addr| {
+                            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+                                .is_ok()
+                        });
+                    let was = r
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .replace((ok, Instant::now()));
+                    if was.map(|(w, _)| w) != Some(ok) {
+                        tracing::info!(target: "kiosk::maintenance", reachable = ok, %host, port, "back office");
+                    }
+                    let until = Instant::now() + every;
+                    while Instant::now() < until && !s.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            })
+            .ok()?;
+        Some(Probe { result, stop })
+    }
 }
 
 /// How long the queue's figures are reused: the menu refreshes four times a second, the
@@ -768,7 +848,16 @@ impl SupervisorBackend {
             backoffice_url: profile.backoffice.records_url.clone().unwrap_or_default(),
             queue: None,
             queue_cache: std::cell::RefCell::new(None),
+            reachability: None,
         }
+    }
+
+    /// Probes the back office's records URL (a TCP connect) every `every`; without it the
+    /// menu says "not checked yet".
+    pub fn probing_back_office(mut self, every: Duration) -> Self {
+        self.reachability = url_host_port(&self.backoffice_url)
+            .and_then(|(host, port)| Probe::start(host, port, every));
+        self
     }
 
     /// Shows the offline queue's backlog and quarantine, and lets the menu retry it.
@@ -866,10 +955,14 @@ impl MaintenanceBackend for SupervisorBackend {
         status
     }
     fn back_office(&self) -> BackOfficeStatus {
+        let last = self
+            .reachability
+            .as_ref()
+            .and_then(|p| *p.result.lock().unwrap_or_else(|e| e.into_inner()));
         BackOfficeStatus {
             url: self.backoffice_url.clone(),
-            reachable: None,
-            last_contact_age_secs: None,
+            reachable: last.map(|(ok, _)| ok),
+            last_contact_age_secs: last.map(|(_, at)| at.elapsed().as_secs()),
         }
     }
     fn recent_errors(&self) -> Vec<RecentError> {
@@ -1213,6 +1306,45 @@ mod tests {
         drop(backend);
         drop(queue);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn back_office_url_and_probe() {
+        assert_eq!(
+            url_host_port("https://backoffice.example.invalid/v1/records"),
+            Some(("backoffice.example.invalid".into(), 443))
+        );
+        assert_eq!(
+            url_host_port("http://user@10.0.0.5:8080?x"),
+            Some(("10.0.0.5".into(), 8080))
+        );
+        assert_eq!(url_host_port("http://[::1]:9/"), Some(("::1".into(), 9)));
+        assert_eq!(url_host_port("embedded"), None);
+        assert_eq!(url_host_port("ftp://x/"), None);
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut profile = library_profile();
+        profile.backoffice.records_url = Some(format!("http://127.0.0.1:{port}/v1/records"));
+        let sup = std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new());
+        let backend = SupervisorBackend::new(sup.clone(), &profile)
+            .probing_back_office(Duration::from_millis(50));
+        let wait = |want: bool| {
+            for _ in 0..200 {
+                if backend.back_office().reachable == Some(want) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("back office never {want}");
+        };
+        wait(true);
+        assert!(backend.back_office().last_contact_age_secs.is_some());
+        drop(listener);
+        wait(false);
+        // Not probed: not checked yet.
+        let quiet = SupervisorBackend::new(sup, &library_profile());
+        assert_eq!(quiet.back_office().reachable, None);
     }
 
     #[test]
