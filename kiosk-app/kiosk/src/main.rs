@@ -105,7 +105,7 @@ fn run(args: &Args) -> Result<u8, String> {
     let app = App::new().map_err(|e| cli::no_display_message(&e.to_string()))?;
     let kiosk = Kiosk::attach(&app, &profile, playlist, Rc::new(Instant::now))
         .map_err(|e| format!("kiosk: {e}"))?;
-    kiosk::narrator::attach_espeak(&kiosk);
+    kiosk::narrator::attach_espeak(&kiosk, profile.voice);
     let _tick = kiosk.start_timer();
 
     // Demo mode: the documented demo PIN unless the profile sets one, and the demo status.
