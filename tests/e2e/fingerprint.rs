@@ -412,3 +412,30 @@ fn truncated_and_oversized_packets_are_typed_errors_within_the_timeout() {
     damage.set(Damage::None);
     assert_eq!(r.template_count().unwrap(), 2);
 }
+
+#[test]
+fn a_reply_arriving_after_its_timeout_is_not_taken_for_the_next_one() {
+    let dir = temp_dir();
+    let (dev, damage) = Tamper::new(FingerprintSim::new(&scenario("library")).unwrap());
+    let sim = SerialSim::start(dev, Some(&dir.path().join("ttyFP"))).unwrap();
+    let spec: TransportSpec = format!("serial:{}@57600", sim.path().display())
+        .parse()
+        .unwrap();
+    let opts = FingerprintOptions {
+        reply_timeout: Duration::from_millis(300),
+        ..quick()
+    };
+    let mut r = SynochipReader::open(&spec, opts).unwrap();
+    let params = r.system_parameters();
+
+    // The template count's acknowledgement comes 500 ms late: the driver has given up.
+    damage.set(Damage::Late(Duration::from_millis(500)));
+    let e = r.template_count().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    damage.set(Damage::None);
+    std::thread::sleep(Duration::from_millis(400)); // the stale acknowledgement is queued now
+    // Acknowledgements do not name their command, so a stale one would pass for the answer to
+    // the next request: it must be dropped.
+    assert_eq!(r.read_system_parameters().unwrap(), params);
+    assert_eq!(r.template_count().unwrap(), 2);
+}

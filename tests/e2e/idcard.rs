@@ -459,3 +459,33 @@ fn truncated_and_oversized_replies_are_typed_errors_within_the_timeout() {
     let card = reader.read_card(false).unwrap().expect("card still there");
     assert_eq!(card.name, "张三");
 }
+
+#[test]
+fn a_reply_arriving_after_its_timeout_is_not_taken_for_the_next_one() {
+    let dir = temp_dir();
+    let link = dir.path().join("ttyIDCARD");
+    let (dev, damage) = Tamper::new(IdCardSim::new(&IdCardScenario::demo()).unwrap());
+    let _sim = SerialSim::start(dev, Some(&link)).unwrap();
+    let spec = TransportSpec::Serial {
+        path: link.to_str().unwrap().to_string(),
+        baud: 115_200,
+    };
+    let opts = SamOptions {
+        reply_timeout: Duration::from_millis(300),
+        ..SamOptions::default()
+    };
+    let mut reader = SamReader::open(&spec, opts).unwrap();
+
+    // The SAM answers "find card" 500 ms late: the driver has given up by then.
+    damage.set(Damage::Late(Duration::from_millis(500)));
+    let e = reader.find_card().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    damage.set(Damage::None);
+    std::thread::sleep(Duration::from_millis(400)); // the stale reply is queued now
+    // A stale reply must not pass for the answer to the next command (find, select, read).
+    let card = reader
+        .read_card(false)
+        .unwrap()
+        .expect("card on the reader");
+    assert_eq!(card.name, "张三");
+}

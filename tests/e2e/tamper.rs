@@ -18,6 +18,9 @@ pub enum Damage {
     Truncate,
     /// Each reply is replaced by these bytes (an oversized length field, noise).
     Replace(Vec<u8>),
+    /// Each reply is sent this long after the request: after the driver's timeout, so it
+    /// arrives unasked while the driver is idle or waiting for its next reply.
+    Late(Duration),
 }
 
 /// Switches the damage of a running [`Tamper`].
@@ -38,6 +41,8 @@ impl DamageSwitch {
 pub struct Tamper<D> {
     inner: D,
     damage: DamageSwitch,
+    /// Late replies and when they go out.
+    late: Vec<(Instant, Vec<u8>)>,
 }
 
 impl<D: SerialDevice> Tamper<D> {
@@ -47,6 +52,7 @@ impl<D: SerialDevice> Tamper<D> {
             Tamper {
                 inner,
                 damage: damage.clone(),
+                late: Vec::new(),
             },
             damage,
         )
@@ -63,10 +69,18 @@ impl<D: SerialDevice> SerialDevice for Tamper<D> {
             Damage::None => reply,
             Damage::Truncate => reply[..reply.len() / 2].to_vec(),
             Damage::Replace(bytes) => bytes,
+            Damage::Late(after) => {
+                self.late.push((Instant::now() + after, reply));
+                Vec::new()
+            }
         }
     }
 
     fn on_idle(&mut self) -> Vec<u8> {
+        let now = Instant::now();
+        if let Some(i) = self.late.iter().position(|(due, _)| *due <= now) {
+            return self.late.remove(i).1;
+        }
         self.inner.on_idle()
     }
 }

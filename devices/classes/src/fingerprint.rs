@@ -208,6 +208,10 @@ impl SynochipReader {
     /// Sends a command and reads its acknowledgement (any confirmation code).
     pub fn exchange(&mut self, cmd: &Command) -> Result<Ack, FingerprintError> {
         let address = self.opts.address;
+        // Whatever is queued before a request is stale: an acknowledgement that came after its
+        // timeout. Acknowledgements do not name their command, so it would pass for this one.
+        // A failure here (an unplugged port) is left to the write and read to report.
+        let _ = self.link.discard_input();
         self.link.write_all(&cmd.encode(address))?;
         let reply = read_frame(
             self.link.as_mut(),

@@ -197,6 +197,10 @@ impl SamReader {
             }
             _ => self.opts.reply_timeout,
         };
+        // Whatever is queued before a command is stale (a reply that came after its timeout):
+        // read now, it would pass for this command's reply. A failure here (an unplugged
+        // port) is left to the write and read to report, with their kinds.
+        let _ = self.link.discard_input();
         self.link.write_all(&cmd.encode())?;
         let frame = self.read_reply(timeout)?;
         Response::from_frame(&frame).map_err(|error| IdCardError::Reply {
