@@ -10,6 +10,9 @@ use kiosk_devices::rfid::{HfReader, RfidOptions};
 use kiosk_flows::run::{
     Library, OfflineStore, Patron, Peers, QueueOffline, SignInError, Sip2Library,
 };
+use kiosk_flows::signin::{
+    Credential, CredentialError, PatronToken, SeenTokens, SignInSettings, resolve,
+};
 use kiosk_flows::stack::LineStatus;
 use kiosk_flows::{
     BorrowFlow, OfflineLedger, OfflineMode, OfflinePolicy, RefusalReason, ReturnFlow, StackSettings,
@@ -336,4 +339,155 @@ fn offline_loans_go_to_the_signed_queue_within_the_limits() {
     // The two loans are signed records in the queue, with the promised due date.
     let stats = queue.stats().expect("stats");
     assert_eq!(stats.pending, 2, "{stats:?}");
+}
+
+/// A patron card on the pad: ISO 28560 type of usage 8, the card number as primary id.
+fn patron_card(n: u8, card: &str) -> SimTag {
+    let data = LibraryData {
+        primary_item_id: card.into(),
+        owner_institution: Some("CN-TEST".into()),
+        set_info: None,
+        type_of_usage: Some(TypeOfUsage { main: 8, sub: 0 }),
+        other: Vec::new(),
+    };
+    SimTag::item(uid(n), DataModel::Iso28560_3, &data, IN).unwrap()
+}
+
+/// Borrows what is on `pad` for the patron `credential` resolves to; returns the patron's name.
+fn sign_in_and_borrow(
+    peer: &Sip2Peer,
+    credential: &Credential,
+    settings: &SignInSettings,
+    seen: &mut SeenTokens,
+    pad: &RfidPad,
+) -> Option<String> {
+    let (_sim, mut reader) = pad_reader(ReaderKind::Feig, pad);
+    let mut lib = library(peer);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let who = resolve(credential, settings, seen, now).expect("credential resolves");
+    let patron = lib
+        .sign_in(&who.patron_id, who.pin.as_deref())
+        .unwrap_or_else(|e| panic!("{credential:?}: {e:?}"));
+    let mut flow = BorrowFlow::new(Some(patron.id.clone()), StackSettings::default());
+    let mut ledger = OfflineLedger::default();
+    run_until_settled(
+        &mut flow,
+        Some(&patron),
+        &mut Peers {
+            pad: &mut reader,
+            library: &mut lib,
+            offline: &mut NoOffline,
+            ledger: &mut ledger,
+        },
+    );
+    for line in flow.lines() {
+        assert!(
+            matches!(line.status, LineStatus::Done(_)),
+            "{credential:?}: {line:?}"
+        );
+    }
+    for tag in pad.tags() {
+        let is_card = tag.afi == IN && flow.lines().all(|l| l.uids().all(|u| u != tag.uid));
+        assert!(
+            tag.afi == OUT || is_card,
+            "{credential:?}: tag {} AFI {:02X}",
+            tag.uid,
+            tag.afi
+        );
+    }
+    patron.name
+}
+
+#[test]
+fn each_of_the_four_sign_in_ways_borrows_against_pysip2() {
+    let peer = Sip2Peer::start(&[]);
+    let issuer = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let settings = SignInSettings {
+        token_key: Some(issuer.verifying_key()),
+        ..SignInSettings::default()
+    };
+    let mut seen = SeenTokens::default();
+
+    // 1. Resident ID card, read through the SAM simulator; the ID number is the reader number.
+    let scenario = kiosk_sim::idcard::IdCardScenario::load(&kiosk_tests::fixture(
+        "scenarios/idcard-demo.json",
+    ))
+    .unwrap();
+    let sam = SerialSim::start(kiosk_sim::IdCardSim::new(&scenario).unwrap(), None).unwrap();
+    let spec = TransportSpec::Serial {
+        path: sam.path().display().to_string(),
+        baud: 115_200,
+    };
+    let mut sam_reader =
+        kiosk_devices::SamReader::open(&spec, kiosk_devices::SamOptions::default()).unwrap();
+    let card = kiosk_devices::IdCardReader::read_card(&mut sam_reader, false)
+        .unwrap()
+        .expect("a card on the reader");
+    let id_card = Credential::IdCard {
+        id_number: card.number.clone(),
+    };
+    drop(card); // zeroized: only the number went on
+    let pad = RfidPad::new(vec![book(1, "B001", None), book(2, "B002", None)]);
+    let name = sign_in_and_borrow(&peer, &id_card, &settings, &mut seen, &pad);
+    assert_eq!(name.as_deref(), Some("张三"));
+
+    // 2. Reader card: an RFID patron card lying on the pad with the books.
+    let pad = RfidPad::new(vec![
+        patron_card(20, "P003"),
+        book(5, "B006", None),
+        book(6, "B007", None),
+    ]);
+    let (_sim, mut reader) = pad_reader(ReaderKind::Feig, &pad);
+    let tags = kiosk_devices::RfidReader::inventory(&mut reader).unwrap();
+    drop((_sim, reader));
+    let (_, stray) = kiosk_flows::group_items(&tags);
+    let reader_card = Credential::from_pad(&stray).expect("the patron card is seen");
+    let name = sign_in_and_borrow(&peer, &reader_card, &settings, &mut seen, &pad);
+    assert_eq!(name.as_deref(), Some("李四"));
+    assert_eq!(afi(&pad, 20), IN, "the patron card is not an item");
+
+    // 3. Card number + PIN on the keypad.
+    let typed = Credential::CardAndPin {
+        card: "P001".into(),
+        pin: "1234".into(),
+    };
+    let pad = RfidPad::new(vec![book(9, "B009", None), book(10, "B010", None)]);
+    assert_eq!(
+        sign_in_and_borrow(&peer, &typed, &settings, &mut seen, &pad).as_deref(),
+        Some("张三")
+    );
+
+    // 4. A QR code on a phone, seen by the camera (OpenCV on an image sequence): a signed,
+    // expiring token from the library's app.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token = PatronToken::issue(&issuer, "P001", now + 120, b"phone-nonce-0001");
+    let dir = temp_dir();
+    let cam_spec =
+        kiosk_sim::scanner::write_qr_sequence(dir.path(), &[None, Some(&token)]).unwrap();
+    let mut cam =
+        kiosk_devices::CameraScanner::open(&cam_spec.parse().unwrap(), Duration::from_secs(2))
+            .unwrap();
+    let code = kiosk_devices::CodeScanner::next_code(&mut cam, Duration::from_secs(5))
+        .unwrap()
+        .expect("the phone's code");
+    let phone = Credential::PhoneQr { text: code.text };
+    let pad = RfidPad::new(vec![
+        book(7, "B008", Some((1, 2))),
+        book(8, "B008", Some((2, 2))),
+    ]);
+    assert_eq!(
+        sign_in_and_borrow(&peer, &phone, &settings, &mut seen, &pad).as_deref(),
+        Some("张三")
+    );
+    // The same code shown again is refused.
+    assert_eq!(
+        resolve(&phone, &settings, &mut seen, now),
+        Err(CredentialError::Replayed)
+    );
 }

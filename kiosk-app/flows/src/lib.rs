@@ -13,6 +13,8 @@
 //! * [`borrow`] checks out a whole stack for one patron and unsecures each item for the gate.
 //! * [`giveback`] returns a stack (no sign-in) and secures each item again.
 //! * [`offline`] is the per-library policy when the library system is unreachable.
+//! * [`signin`] resolves the four ways of signing in (ID card, reader card, card + PIN, phone
+//!   QR token) to the patron identifier the library system knows.
 //! * [`run`] carries the actions out on the pad, the SIP2 client and the signed queue.
 
 pub mod borrow;
@@ -20,6 +22,7 @@ pub mod giveback;
 pub mod offline;
 pub mod pad;
 pub mod run;
+pub mod signin;
 pub mod stack;
 
 pub use borrow::{BorrowFlow, Loan};

@@ -51,8 +51,9 @@ pub enum PadProblem {
 pub enum StrayTag {
     /// Blank, unknown data model or undecodable data: the patron takes it to the desk.
     Unreadable(Uid),
-    /// A patron card lying on the pad (type of usage 8): the sign-in, not an item.
-    PatronCard(Uid),
+    /// A patron card lying on the pad (type of usage 8, its primary identifier is the card
+    /// number): the sign-in, not an item.
+    PatronCard { uid: Uid, card: String },
 }
 
 /// Groups the tags of one inventory into items, sorted by item id; tags that are not items come
@@ -71,7 +72,10 @@ pub fn group_items(tags: &[ItemTag]) -> (Vec<PadItem>, Vec<StrayTag>) {
         };
         let usage = data.type_of_usage;
         if usage.is_some_and(|u| u.main == 8) {
-            stray.push(StrayTag::PatronCard(tag.uid));
+            stray.push(StrayTag::PatronCard {
+                uid: tag.uid,
+                card: data.primary_item_id.trim().to_string(),
+            });
             continue;
         }
         // FOLIO SIP2-98: spaces around barcodes break lookups.
@@ -207,7 +211,13 @@ pub(crate) mod tests {
         let (items, stray) = group_items(&tags);
         assert_eq!(
             stray,
-            vec![StrayTag::Unreadable(uid(1)), StrayTag::PatronCard(uid(2))]
+            vec![
+                StrayTag::Unreadable(uid(1)),
+                StrayTag::PatronCard {
+                    uid: uid(2),
+                    card: "P1".into()
+                }
+            ]
         );
         let by = |id: &str| items.iter().find(|i| i.item_id == id).unwrap().clone();
         assert_eq!(by("REF").problem, Some(PadProblem::NotForLoan));
