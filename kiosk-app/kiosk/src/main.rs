@@ -99,7 +99,14 @@ fn run(args: &Args) -> Result<u8, String> {
         None => Playlist::new(Vec::new(), now),
     };
     if let Some(reason) = cli::missing_display(|k| std::env::var(k).ok()) {
-        return Err(cli::no_display_message(&reason));
+        // Built with the `linuxkms` feature, a kiosk without a display server draws on DRM/KMS.
+        if !cfg!(feature = "linuxkms") {
+            return Err(cli::no_display_message(&reason));
+        }
+        slint::BackendSelector::new()
+            .backend_name("linuxkms".into())
+            .select()
+            .map_err(|e| format!("kiosk: no display server ({reason}) and DRM/KMS failed: {e}"))?;
     }
 
     let app = App::new().map_err(|e| cli::no_display_message(&e.to_string()))?;
