@@ -491,3 +491,51 @@ fn each_of_the_four_sign_in_ways_borrows_against_pysip2() {
         Err(CredentialError::Replayed)
     );
 }
+
+#[test]
+fn account_shows_loans_holds_and_fines_and_renewals_say_why_not() {
+    let peer = Sip2Peer::start(&[]);
+    let mut lib = library(&peer);
+    // P003 has B003 on loan, a hold on B004 and 3.50 in fines (fixtures/sip2/library.json).
+    let p3 = lib.sign_in("P003", Some("5678")).unwrap();
+    let kiosk_flows::IlsOutcome::Ok(account) = lib.account(&p3) else {
+        panic!("account of P003");
+    };
+    assert_eq!(account.loans.len(), 1, "{account:?}");
+    assert_eq!(account.loans[0].item_id, "B003");
+    assert_eq!(account.loans[0].title.as_deref(), Some("Dune"));
+    assert!(account.loans[0].due.is_some());
+    assert_eq!(account.holds.len(), 1, "{account:?}");
+    assert_eq!(account.holds[0].item_id, "B004");
+    assert_eq!(account.holds[0].title.as_deref(), Some("红楼梦"));
+    assert_eq!(account.fines.as_deref(), Some("3.50"));
+    assert_eq!(account.currency.as_deref(), Some("CNY"));
+
+    // P001 has B005, which may not be renewed yet; a new loan renews.
+    let p1 = lib.sign_in("P001", Some("1234")).unwrap();
+    match lib.renew(&p1, "B005") {
+        kiosk_flows::IlsOutcome::Refused(r) => {
+            assert_eq!(r.reason, RefusalReason::RenewalRefused, "{r:?}")
+        }
+        other => panic!("B005 renewed: {other:?}"),
+    }
+    assert!(matches!(
+        lib.check_out(&p1, "B001"),
+        kiosk_flows::IlsOutcome::Ok(_)
+    ));
+    match lib.renew(&p1, "B001") {
+        kiosk_flows::IlsOutcome::Ok(loan) => assert!(loan.due.is_some()),
+        other => panic!("B001 not renewed: {other:?}"),
+    }
+    let kiosk_flows::IlsOutcome::Ok(all) = lib.renew_all(&p1) else {
+        panic!("renew all");
+    };
+    assert_eq!(all.renewed, ["B001"]);
+    assert_eq!(all.not_renewed, ["B005"]);
+    let kiosk_flows::IlsOutcome::Ok(account) = lib.account(&p1) else {
+        panic!("account of P001");
+    };
+    let mut ids: Vec<_> = account.loans.iter().map(|l| l.item_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["B001", "B005"]);
+}

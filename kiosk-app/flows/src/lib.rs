@@ -13,10 +13,12 @@
 //! * [`borrow`] checks out a whole stack for one patron and unsecures each item for the gate.
 //! * [`giveback`] returns a stack (no sign-in) and secures each item again.
 //! * [`offline`] is the per-library policy when the library system is unreachable.
+//! * [`account`] loads the patron's loans, holds and fines and renews one or all loans.
 //! * [`signin`] resolves the four ways of signing in (ID card, reader card, card + PIN, phone
 //!   QR token) to the patron identifier the library system knows.
 //! * [`run`] carries the actions out on the pad, the SIP2 client and the signed queue.
 
+pub mod account;
 pub mod borrow;
 pub mod giveback;
 pub mod offline;

@@ -63,7 +63,7 @@ pub trait Library {
 }
 
 /// A refusal from a SIP2 answer: its first screen message mapped to a reason.
-fn refusal(settings: &Settings, screens: &[String]) -> Refusal {
+pub(crate) fn refusal(settings: &Settings, screens: &[String]) -> Refusal {
     let reason =
         screens
             .iter()
@@ -82,7 +82,7 @@ fn refusal(settings: &Settings, screens: &[String]) -> Refusal {
     }
 }
 
-fn offline_or_refused<T>(e: &kiosk_sip2::Error) -> IlsOutcome<T> {
+pub(crate) fn offline_or_refused<T>(e: &kiosk_sip2::Error) -> IlsOutcome<T> {
     match e.kind() {
         ErrorKind::Offline | ErrorKind::Timeout => IlsOutcome::Offline,
         _ => IlsOutcome::Refused(Refusal::with_message(RefusalReason::Other, e.to_string())),
