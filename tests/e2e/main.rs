@@ -5,6 +5,7 @@ mod fingerprint;
 mod idcard;
 mod printer;
 mod queue;
+mod receipt;
 mod rfid;
 mod scanner;
 mod selfcheck;

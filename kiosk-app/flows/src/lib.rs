@@ -23,6 +23,7 @@ pub mod borrow;
 pub mod giveback;
 pub mod offline;
 pub mod pad;
+pub mod receipt;
 pub mod run;
 pub mod signin;
 pub mod stack;
