@@ -3,25 +3,29 @@
 //! pseudo-terminal (the simulator's decoded GB18030 text holds the Chinese titles and due
 //! dates), and written as a PDF that poppler reads back (`pdftotext`), `qpdf --check` accepts,
 //! and whose QR code, rendered with `pdftoppm` and decoded with `zbarimg`, is exactly the
-//! receipt's `kiosk-receipt/1` payload. The decoded slip of a fixed receipt is the golden file
-//! `fixtures/receipts/loan-zh.txt`.
+//! receipt's `kiosk-receipt/1` payload. With the simulated roll out of paper the receipt mode
+//! turns to the PDF/QR and the printer class refuses the slip. The decoded slip of a fixed
+//! receipt is the golden file `fixtures/receipts/loan-zh.txt`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use kiosk_devices::printer::PrinterError;
 use kiosk_devices::{EscPosPrinter, ReceiptPrinter};
+use kiosk_escpos::PaperLevel;
 use kiosk_escpos::{Cut, parse, read_receipts};
 use kiosk_flows::receipt::{
-    CircReceipt, LoanReceipt, PatronOnReceipt, ReceiptContext, ReceiptFonts, ReceiptLabels,
+    CircReceipt, LoanReceipt, PatronChoice, PatronOnReceipt, ReceiptContext, ReceiptDecision,
+    ReceiptFonts, ReceiptLabels, ReceiptMode, decide, printer_ready,
 };
 use kiosk_flows::{
     BorrowFlow, IlsOutcome, Loan, OfflineLedger, Refusal, RefusalReason, StackSettings, TagWrite,
 };
 use kiosk_rfid::tagdata::{DataElement, LibraryData, TypeOfUsage};
 use kiosk_rfid::{DataModel, ItemTag, Uid};
-use kiosk_sim::{PrinterScenario, PrinterSim, PrinterSimOptions};
+use kiosk_sim::{PrinterScenario, PrinterSim, PrinterSimOptions, StatePatch};
 use kiosk_tests::{fixture, temp_dir};
 use kiosk_transport::TransportSpec;
 
@@ -140,11 +144,10 @@ fn the_payload_is_the_documented_format() {
     assert_eq!(receipt().payload(), PAYLOAD);
 }
 
-#[test]
-fn a_loan_receipt_prints_chinese_on_the_simulated_printer_over_a_pty() {
-    let dir = temp_dir();
+/// The printer simulator on a pty (behind a symlink in `dir`) and its serial transport.
+fn printer_sim(dir: &Path) -> (PrinterSim, TransportSpec) {
     let sim = PrinterSim::start(PrinterSimOptions {
-        pty_link: Some(dir.path().join("ttyPRN")),
+        pty_link: Some(dir.join("ttyPRN")),
         pty: true,
         tcp: None,
         scenario: PrinterScenario::load(&fixture("scenarios/printer-paper-near-end.json")).unwrap(),
@@ -154,6 +157,13 @@ fn a_loan_receipt_prints_chinese_on_the_simulated_printer_over_a_pty() {
         path: sim.pty_path().unwrap().to_str().unwrap().into(),
         baud: 115200,
     };
+    (sim, spec)
+}
+
+#[test]
+fn a_loan_receipt_prints_chinese_on_the_simulated_printer_over_a_pty() {
+    let dir = temp_dir();
+    let (sim, spec) = printer_sim(dir.path());
     let r = receipt();
     let slip = r.to_escpos().unwrap();
     let mut printer = EscPosPrinter::open(&spec).unwrap();
@@ -194,6 +204,58 @@ fn a_loan_receipt_prints_chinese_on_the_simulated_printer_over_a_pty() {
         std::fs::write(&golden, &text).unwrap();
     }
     assert_eq!(text, std::fs::read_to_string(&golden).unwrap());
+}
+
+#[test]
+fn out_of_paper_the_patron_is_offered_the_pdf_instead() {
+    let dir = temp_dir();
+    let (sim, spec) = printer_sim(dir.path());
+    let mut printer = EscPosPrinter::open(&spec).unwrap();
+    let ready = |p: &mut EscPosPrinter| printer_ready(&p.status().unwrap());
+    assert!(ready(&mut printer), "a near-end roll still prints");
+    assert_eq!(
+        decide(ReceiptMode::Print, None, ready(&mut printer)),
+        ReceiptDecision::Print
+    );
+
+    sim.set_state(&StatePatch {
+        paper: Some(PaperLevel::Out),
+        ..Default::default()
+    });
+    let ready_now = ready(&mut printer);
+    assert!(!ready_now);
+    assert_eq!(
+        decide(ReceiptMode::Print, None, ready_now),
+        ReceiptDecision::Pdf {
+            instead_of_paper: true
+        }
+    );
+    assert_eq!(
+        decide(ReceiptMode::Ask, None, ready_now),
+        ReceiptDecision::AskPatron { paper: false }
+    );
+    assert_eq!(
+        decide(ReceiptMode::Ask, Some(PatronChoice::Paper), ready_now),
+        ReceiptDecision::Pdf {
+            instead_of_paper: true
+        }
+    );
+    // The printer class agrees: it refuses the slip, and nothing reaches the paper.
+    let slip = receipt().to_escpos().unwrap();
+    assert!(matches!(
+        printer.print(&slip),
+        Err(PrinterError::PaperOut(_))
+    ));
+    assert!(
+        sim.wait_for_receipts(1, Duration::from_millis(300))
+            .is_empty()
+    );
+
+    sim.set_state(&StatePatch {
+        paper: Some(PaperLevel::Ok),
+        ..Default::default()
+    });
+    assert!(ready(&mut printer), "paper loaded again");
 }
 
 fn run(cmd: &mut Command) -> String {

@@ -14,7 +14,8 @@
 //!   collection, subset to the characters used, so a receipt is tens of kilobytes, not
 //!   megabytes), and the QR code drawn as vector squares.
 //! * [`decide`] says what to produce from the library's [`ReceiptMode`], the patron's
-//!   [`PatronChoice`] and whether the printer can print now (out of paper → the PDF/QR).
+//!   [`PatronChoice`] and whether the printer can print now ([`printer_ready`] of its status;
+//!   out of paper → the PDF/QR).
 //!
 //! ## QR payload (`kiosk-receipt/1`)
 //!
@@ -1023,6 +1024,13 @@ pub enum ReceiptDecision {
     AskPatron {
         paper: bool,
     },
+}
+
+/// Whether a printer in this status can print a receipt now: paper in, cover closed, online,
+/// no error (the same rule [`kiosk_devices::printer::check_printable`] applies before printing).
+/// A near-end roll still prints.
+pub fn printer_ready(status: &kiosk_escpos::PrinterStatus) -> bool {
+    kiosk_devices::printer::check_printable(status, "").is_ok()
 }
 
 /// Decides the receipt from the library setting, the patron's choice (if asked) and whether
