@@ -539,3 +539,50 @@ fn account_shows_loans_holds_and_fines_and_renewals_say_why_not() {
     ids.sort();
     assert_eq!(ids, ["B001", "B005"]);
 }
+
+#[test]
+fn kioskctl_bench_checkout_borrows_a_ten_book_stack() {
+    let fixture = kiosk_tests::fixture("sip2/bench-library.json");
+    let peer = Sip2Peer::start(&["--fixture", fixture.to_str().unwrap()]);
+    let items: Vec<String> = (1..=10).map(|n| format!("S{n:03}")).collect();
+    let mut args = vec![
+        "sip2",
+        "--ils",
+        &peer.addr(),
+        "--user",
+        "kiosk",
+        "--password",
+        "secret",
+        "--location",
+        "LOBBY-1",
+        "--institution",
+        "CN-TEST",
+        "--json",
+        "bench-checkout",
+        "P100",
+        "--pin",
+        "1234",
+        "--runs",
+        "2",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect::<Vec<_>>();
+    args.extend(items);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = kiosk_tests::kioskctl(&args);
+    assert!(
+        out.status.success(),
+        "{}\npeer log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        peer.log()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["books"], 10);
+    assert_eq!(report["runs"], 2);
+    assert_eq!(
+        report["all"][0]["sip2_calls"], 11,
+        "sign-in + ten checkouts: {report}"
+    );
+    assert!(report["median_total_ms"].as_f64().unwrap() > 0.0);
+}

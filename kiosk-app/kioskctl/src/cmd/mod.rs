@@ -14,6 +14,7 @@ pub mod rfid;
 pub mod scanner;
 pub mod simulate;
 pub mod sip2;
+pub mod sip2_bench;
 pub mod sync;
 
 #[derive(Subcommand)]

@@ -97,6 +97,16 @@ pub enum Sip2Action {
         #[arg(long)]
         pin: Option<String>,
     },
+    /// Benchmark: borrow these books end to end from a simulated RFID pad (BENCHMARKS.md).
+    BenchCheckout {
+        patron: String,
+        #[arg(required = true)]
+        items: Vec<String>,
+        #[arg(long)]
+        pin: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 fn settings(a: &Sip2Args) -> Result<Settings, CliError> {
@@ -281,6 +291,15 @@ fn refusals<'a>(
 pub fn run(a: Sip2Args) -> Result<(), CliError> {
     let s = settings(&a)?;
     let ils = a.ils.clone();
+    if let Sip2Action::BenchCheckout {
+        patron,
+        items,
+        pin,
+        runs,
+    } = &a.action
+    {
+        return super::sip2_bench::run(&s, &ils, patron, pin.as_deref(), items, *runs, a.json);
+    }
     let err = |e| sip_error(&ils, e);
     let mut c = Client::connect(TcpConnector::new(&a.ils), s.clone()).map_err(err)?;
     match a.action {
@@ -525,6 +544,8 @@ pub fn run(a: Sip2Args) -> Result<(), CliError> {
                 )));
             }
         }
+        // Handled before connecting (it opens its own session).
+        Sip2Action::BenchCheckout { .. } => {}
     }
     c.close();
     Ok(())
