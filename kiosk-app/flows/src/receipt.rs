@@ -4,8 +4,10 @@
 //! A [`CircReceipt`] is made from a settled [`BorrowFlow`] ([`LoanReceipt`]) or [`ReturnFlow`]
 //! ([`ReturnReceipt`]) with the terminal's [`ReceiptContext`] (library name, terminal id, the
 //! date and time — passed in, nothing here reads a clock) and the headings in the patron's
-//! language ([`ReceiptLabels`], translated by the caller). The patron is shown masked (`P0**`)
-//! unless the library setting [`PatronOnReceipt::Full`] says otherwise.
+//! language ([`ReceiptLabels`]: [`ReceiptLabels::english`] gives the English texts, which are
+//! also the msgids, and [`ReceiptLabels::translated`] maps them through the caller's
+//! catalogue). The patron is shown masked (`P0**`) unless the library setting
+//! [`PatronOnReceipt::Full`] says otherwise.
 //!
 //! * [`CircReceipt::to_escpos`] builds the slip with `kiosk-escpos` (Chinese mode, GB18030, a
 //!   bold double-size heading, a QR code of [`CircReceipt::payload`], partial cut).
@@ -138,6 +140,68 @@ pub struct ReceiptLabels {
 }
 
 impl ReceiptLabels {
+    /// The English labels. They are also the msgids for the translation catalogue
+    /// (`i18n/<lang>/LC_MESSAGES/kiosk.po`): [`Self::translated`] looks each one up.
+    pub fn english() -> Self {
+        ReceiptLabels {
+            loan_title: "Borrowing receipt".into(),
+            return_title: "Return receipt".into(),
+            terminal: "Terminal".into(),
+            time: "Time".into(),
+            patron: "Reader".into(),
+            item_id: "Item".into(),
+            due: "Due".into(),
+            sort_bin: "Sort bin".into(),
+            on_hold: "Reserved by another reader".into(),
+            offline: "Borrowed offline; sent to the library system later".into(),
+            refused: "Not borrowed".into(),
+            needs_staff: "Please show this item at the desk".into(),
+            total_loans: "Borrowed: {n}".into(),
+            total_returns: "Returned: {n}".into(),
+            total_refused: "Not borrowed: {n}".into(),
+            scan_hint: "Scan to keep this receipt on your phone".into(),
+            footer: "Thank you".into(),
+            messages: BTreeMap::new(),
+        }
+    }
+
+    /// Every label passed through `tr` (a catalogue lookup, msgid → translation), and the
+    /// refusal message ids of `reasons` translated the same way; a label without a translation
+    /// stays as it is.
+    pub fn translated(
+        &self,
+        reasons: &[crate::RefusalReason],
+        tr: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let t = |s: &String| tr(s).unwrap_or_else(|| s.clone());
+        let mut messages = self.messages.clone();
+        for r in reasons {
+            if let Some(m) = tr(r.message_id()) {
+                messages.insert(r.message_id().to_string(), m);
+            }
+        }
+        ReceiptLabels {
+            loan_title: t(&self.loan_title),
+            return_title: t(&self.return_title),
+            terminal: t(&self.terminal),
+            time: t(&self.time),
+            patron: t(&self.patron),
+            item_id: t(&self.item_id),
+            due: t(&self.due),
+            sort_bin: t(&self.sort_bin),
+            on_hold: t(&self.on_hold),
+            offline: t(&self.offline),
+            refused: t(&self.refused),
+            needs_staff: t(&self.needs_staff),
+            total_loans: t(&self.total_loans),
+            total_returns: t(&self.total_returns),
+            total_refused: t(&self.total_refused),
+            scan_hint: t(&self.scan_hint),
+            footer: t(&self.footer),
+            messages,
+        }
+    }
+
     fn refusal(&self, r: &Refusal) -> String {
         let id = r.reason.message_id();
         self.messages
@@ -1287,5 +1351,43 @@ pub(crate) mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn english_labels_are_msgids_and_translate_through_a_catalogue() {
+        let zh = labels_zh();
+        let en = ReceiptLabels::english();
+        let catalogue: BTreeMap<String, String> = [
+            (en.loan_title.clone(), zh.loan_title.clone()),
+            (en.total_loans.clone(), zh.total_loans.clone()),
+            (
+                RefusalReason::OnHoldForAnother.message_id().to_string(),
+                "此书已被其他读者预约，请到服务台。".to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let t = en.translated(&[RefusalReason::OnHoldForAnother], |id| {
+            catalogue.get(id).cloned()
+        });
+        assert_eq!(t.loan_title, "自助借书凭条");
+        assert_eq!(t.total_loans, "共借出 {n} 册");
+        assert_eq!(t.due, "Due", "untranslated labels stay English");
+        assert_eq!(t.messages, zh.messages);
+
+        // An English slip is plain ASCII and needs no Chinese mode for its labels.
+        let r = CircReceipt::from_borrow(&borrowed(), &ctx(), &en).unwrap();
+        let lines =
+            read_receipts(&parse(&r.to_escpos().unwrap().to_bytes()).unwrap())[0].text_lines();
+        assert!(
+            lines.contains(&"Borrowing receipt".to_string()),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&"   Item: B1  Due: 2026-12-30".to_string()));
+        assert!(lines.contains(&format!(
+            "   {}",
+            RefusalReason::OnHoldForAnother.message_id()
+        )));
+        assert!(lines.contains(&"Borrowed: 1".to_string()));
     }
 }
