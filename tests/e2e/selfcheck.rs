@@ -17,11 +17,11 @@ use kiosk_flows::stack::LineStatus;
 use kiosk_flows::{
     BorrowFlow, OfflineLedger, OfflineMode, OfflinePolicy, RefusalReason, ReturnFlow, StackSettings,
 };
-use kiosk_rfid::tagdata::{LibraryData, SetInfo, TypeOfUsage};
-use kiosk_rfid::{DataModel, ReaderKind, Uid};
+use kiosk_rfid::tagdata::SetInfo;
+use kiosk_rfid::{ReaderKind, Uid};
 use kiosk_sim::SerialSim;
-use kiosk_sim::rfid::{RfidPad, RfidPadSim, SimTag};
-use kiosk_sip2::{Client, Settings, TcpConnector};
+use kiosk_sim::rfid::{RfidPad, RfidPadSim, SimTag, library_tag};
+use kiosk_sip2::{Client, TcpConnector};
 use kiosk_tests::sip2_peer::Sip2Peer;
 use kiosk_tests::temp_dir;
 use kiosk_transport::TransportSpec;
@@ -35,19 +35,9 @@ fn uid(n: u8) -> Uid {
 
 /// A book of the toy library (fixtures/sip2/library.json) as its tag holds it.
 fn book(n: u8, item: &str, set: Option<(u8, u8)>) -> SimTag {
-    let data = LibraryData {
-        primary_item_id: item.into(),
-        owner_institution: Some("CN-TEST".into()),
-        set_info: set.map(|(part, total)| SetInfo { part, total }),
-        type_of_usage: Some(TypeOfUsage { main: 1, sub: 0 }),
-        other: Vec::new(),
-    };
-    let model = if n.is_multiple_of(2) {
-        DataModel::Iso28560_2
-    } else {
-        DataModel::Iso28560_3
-    };
-    SimTag::item(uid(n), model, &data, IN).expect("tag data fits")
+    let (part, total) = set.unwrap_or((1, 1));
+    let set = SetInfo { part, total };
+    library_tag(uid(n), n.into(), item, Some("CN-TEST"), set, 1, IN)
 }
 
 /// Ten tags: eight lendable books (B008 is a two-part set), B003 already out to another
@@ -67,20 +57,8 @@ fn stack() -> RfidPad {
     ])
 }
 
-fn sip2_settings() -> Settings {
-    Settings {
-        institution_id: "CN-TEST".into(),
-        login_user: "kiosk".into(),
-        login_password: "secret".into(),
-        location: Some("LOBBY-1".into()),
-        timeout_ms: 3_000,
-        min_timeout_ms: 300,
-        ..Settings::default()
-    }
-}
-
 fn library(peer: &Sip2Peer) -> Sip2Library<TcpConnector> {
-    let client = Client::connect(TcpConnector::new(peer.addr()), sip2_settings())
+    let client = Client::connect(TcpConnector::new(peer.addr()), crate::sip2::settings())
         .unwrap_or_else(|e| panic!("connect: {e}\npeer log:\n{}", peer.log()));
     Sip2Library::new(client)
 }
@@ -120,10 +98,19 @@ impl OfflineStore for NoOffline {
 fn run_until_settled<T: kiosk_flows::run::Ask>(
     flow: &mut kiosk_flows::StackFlow<T>,
     patron: Option<&Patron>,
-    peers: &mut Peers<'_>,
+    pad: &mut dyn kiosk_devices::RfidReader,
+    library: &mut dyn Library,
+    offline: &mut dyn OfflineStore,
+    ledger: &mut OfflineLedger,
 ) {
+    let mut peers = Peers {
+        pad,
+        library,
+        offline,
+        ledger,
+    };
     for _ in 0..5 {
-        kiosk_flows::run::round(flow, patron, peers).expect("pad round");
+        kiosk_flows::run::round(flow, patron, &mut peers).expect("pad round");
         if flow.is_settled() {
             return;
         }
@@ -168,12 +155,10 @@ fn a_ten_book_stack_is_borrowed_and_returned_with_the_gate_state_read_back_both_
         run_until_settled(
             &mut flow,
             Some(&patron),
-            &mut Peers {
-                pad: &mut reader,
-                library: &mut lib,
-                offline: &mut NoOffline,
-                ledger: &mut ledger,
-            },
+            &mut reader,
+            &mut lib,
+            &mut NoOffline,
+            &mut ledger,
         );
         let lines: Vec<_> = flow.lines().collect();
         assert_eq!(lines.len(), 9, "{kind}: nine items (one set of two tags)");
@@ -207,12 +192,10 @@ fn a_ten_book_stack_is_borrowed_and_returned_with_the_gate_state_read_back_both_
         run_until_settled(
             &mut back,
             None,
-            &mut Peers {
-                pad: &mut reader,
-                library: &mut lib,
-                offline: &mut NoOffline,
-                ledger: &mut ledger,
-            },
+            &mut reader,
+            &mut lib,
+            &mut NoOffline,
+            &mut ledger,
         );
         for n in 1..=10u8 {
             assert_eq!(afi(&pad, n), IN, "{kind}: tag {n} secured after the return");
@@ -267,12 +250,10 @@ fn a_book_lifted_before_its_write_is_secured_when_put_back() {
     run_until_settled(
         &mut flow,
         Some(&patron),
-        &mut Peers {
-            pad: &mut reader,
-            library: &mut lib,
-            offline: &mut NoOffline,
-            ledger: &mut ledger,
-        },
+        &mut reader,
+        &mut lib,
+        &mut NoOffline,
+        &mut ledger,
     );
     assert_eq!(afi(&pad, 1), OUT);
     assert_eq!(afi(&pad, 2), OUT);
@@ -313,12 +294,10 @@ fn offline_loans_go_to_the_signed_queue_within_the_limits() {
     run_until_settled(
         &mut flow,
         Some(&patron),
-        &mut Peers {
-            pad: &mut reader,
-            library: &mut lib,
-            offline: &mut QueueOffline { queue: &queue },
-            ledger: &mut ledger,
-        },
+        &mut reader,
+        &mut lib,
+        &mut QueueOffline { queue: &queue },
+        &mut ledger,
     );
     let done: Vec<_> = flow
         .lines()
@@ -343,14 +322,8 @@ fn offline_loans_go_to_the_signed_queue_within_the_limits() {
 
 /// A patron card on the pad: ISO 28560 type of usage 8, the card number as primary id.
 fn patron_card(n: u8, card: &str) -> SimTag {
-    let data = LibraryData {
-        primary_item_id: card.into(),
-        owner_institution: Some("CN-TEST".into()),
-        set_info: None,
-        type_of_usage: Some(TypeOfUsage { main: 8, sub: 0 }),
-        other: Vec::new(),
-    };
-    SimTag::item(uid(n), DataModel::Iso28560_3, &data, IN).unwrap()
+    let single = SetInfo { part: 1, total: 1 };
+    library_tag(uid(n), n.into(), card, Some("CN-TEST"), single, 8, IN)
 }
 
 /// Borrows what is on `pad` for the patron `credential` resolves to; returns the patron's name.
@@ -376,12 +349,10 @@ fn sign_in_and_borrow(
     run_until_settled(
         &mut flow,
         Some(&patron),
-        &mut Peers {
-            pad: &mut reader,
-            library: &mut lib,
-            offline: &mut NoOffline,
-            ledger: &mut ledger,
-        },
+        &mut reader,
+        &mut lib,
+        &mut NoOffline,
+        &mut ledger,
     );
     for line in flow.lines() {
         assert!(

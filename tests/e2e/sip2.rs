@@ -14,7 +14,7 @@ use kiosk_sip2::{
 use kiosk_tests::kioskctl;
 use kiosk_tests::sip2_peer::Sip2Peer;
 
-fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     Settings {
         institution_id: "CN-TEST".into(),
         login_user: "kiosk".into(),

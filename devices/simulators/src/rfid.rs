@@ -77,19 +77,26 @@ impl SimTag {
     }
 }
 
-/// A demo book: item number `30000000 + n`, owned by `DK-710100`, a mix of data models
-/// (even `n`: ISO 28560-2, odd: ISO 28560-3), every fourth item part 1 of a 2-part set.
-pub fn demo_book(n: u32, afi: u8) -> SimTag {
-    let uid = Uid([0xE0, 0x04, 0x01, 0x50, 0x00, 0x00, (n >> 8) as u8, n as u8]);
+/// A library tag for `item`: ISO 28560-2 when `n` is even, ISO 28560-3 when odd (so a stack
+/// mixes both data models), with the set information and type of usage (1 circulating item,
+/// 8 patron card) given.
+pub fn library_tag(
+    uid: Uid,
+    n: u32,
+    item: &str,
+    owner: Option<&str>,
+    set: SetInfo,
+    usage: u8,
+    afi: u8,
+) -> SimTag {
     let data = LibraryData {
-        primary_item_id: format!("{}", 30_000_000 + n),
-        owner_institution: Some("DK-710100".into()),
-        set_info: Some(if n % 4 == 3 {
-            SetInfo { total: 2, part: 1 }
-        } else {
-            SetInfo { total: 1, part: 1 }
+        primary_item_id: item.to_string(),
+        owner_institution: owner.map(str::to_string),
+        set_info: Some(set),
+        type_of_usage: Some(TypeOfUsage {
+            main: usage,
+            sub: 0,
         }),
-        type_of_usage: Some(TypeOfUsage { main: 1, sub: 0 }),
         other: Vec::new(),
     };
     let model = if n.is_multiple_of(2) {
@@ -98,6 +105,19 @@ pub fn demo_book(n: u32, afi: u8) -> SimTag {
         DataModel::Iso28560_3
     };
     SimTag::item(uid, model, &data, afi).unwrap_or_else(|_| SimTag::blank(uid))
+}
+
+/// A demo book: item number `30000000 + n`, owned by `DK-710100`, a mix of data models
+/// (even `n`: ISO 28560-2, odd: ISO 28560-3), every fourth item part 1 of a 2-part set.
+pub fn demo_book(n: u32, afi: u8) -> SimTag {
+    let uid = Uid([0xE0, 0x04, 0x01, 0x50, 0x00, 0x00, (n >> 8) as u8, n as u8]);
+    let set = if n % 4 == 3 {
+        SetInfo { total: 2, part: 1 }
+    } else {
+        SetInfo { total: 1, part: 1 }
+    };
+    let item = format!("{}", 30_000_000 + n);
+    library_tag(uid, n, &item, Some("DK-710100"), set, 1, afi)
 }
 
 #[derive(Debug, Default)]

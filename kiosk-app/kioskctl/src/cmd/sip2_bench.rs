@@ -16,10 +16,10 @@ use kiosk_flows::giveback::Checkin;
 use kiosk_flows::run::{Library, OfflineStore, Patron, Peers, Sip2Library};
 use kiosk_flows::stack::LineStatus;
 use kiosk_flows::{BorrowFlow, IlsOutcome, OfflineKind, OfflineLedger, StackSettings};
-use kiosk_rfid::tagdata::{LibraryData, TypeOfUsage};
+use kiosk_rfid::tagdata::{LibraryData, SetInfo};
 use kiosk_rfid::{AfiConfig, DataModel, ItemTag, ReaderKind, SecurityState, Uid};
 use kiosk_sim::SerialSim;
-use kiosk_sim::rfid::{RfidPad, RfidPadSim, SimTag};
+use kiosk_sim::rfid::{RfidPad, RfidPadSim, SimTag, library_tag};
 use kiosk_sip2::{Client, Settings, TcpConnector};
 use kiosk_transport::TransportSpec;
 use serde::Serialize;
@@ -157,19 +157,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn book(n: usize, item: &str) -> SimTag {
     let uid = Uid([0xE0, 0x04, 0x01, 0x50, 0x00, 0x02, (n >> 8) as u8, n as u8]);
-    let data = LibraryData {
-        primary_item_id: item.into(),
-        owner_institution: None,
-        set_info: None,
-        type_of_usage: Some(TypeOfUsage { main: 1, sub: 0 }),
-        other: Vec::new(),
-    };
-    let model = if n.is_multiple_of(2) {
-        DataModel::Iso28560_2
-    } else {
-        DataModel::Iso28560_3
-    };
-    SimTag::item(uid, model, &data, 0x07).unwrap_or_else(|_| SimTag::blank(uid))
+    let single = SetInfo { total: 1, part: 1 };
+    library_tag(uid, n as u32, item, None, single, 1, 0x07)
 }
 
 /// Runs the bench; `settings` and `ils` as for every `kioskctl sip2` command.
