@@ -24,6 +24,7 @@ pub mod giveback;
 pub mod offline;
 pub mod pad;
 pub mod receipt;
+pub mod replay;
 pub mod run;
 pub mod signin;
 pub mod stack;
