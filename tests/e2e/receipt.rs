@@ -4,7 +4,8 @@
 //! dates), and written as a PDF that poppler reads back (`pdftotext`), `qpdf --check` accepts,
 //! and whose QR code, rendered with `pdftoppm` and decoded with `zbarimg`, is exactly the
 //! receipt's `kiosk-receipt/1` payload. With the simulated roll out of paper the receipt mode
-//! turns to the PDF/QR and the printer class refuses the slip. The decoded slip of a fixed
+//! turns to the PDF/QR and the printer class refuses the slip. A return receipt (no sign-in,
+//! so no patron) goes through the same PDF checks. The decoded slip of a fixed
 //! receipt is the golden file `fixtures/receipts/loan-zh.txt`.
 
 use std::collections::BTreeMap;
@@ -327,4 +328,61 @@ fn the_pdf_reads_back_checks_clean_and_its_qr_decodes_to_the_payload() {
     }
     let decoded = run(Command::new("zbarimg").args(["--raw", "-q"]).arg(&png));
     assert_eq!(decoded.strip_suffix('\n').unwrap_or(&decoded), PAYLOAD);
+}
+
+#[test]
+fn a_return_receipt_pdf_has_no_patron_and_its_qr_decodes() {
+    use kiosk_flows::{Checkin, ReturnFlow};
+    let mut f = ReturnFlow::new(None, StackSettings::default());
+    let mut ledger = OfflineLedger::default();
+    f.pad(&[tag(1, "B0001", "三体"), tag(3, "B0003", "活着")]);
+    for (item, bin, hold) in [("B0001", "A3", false), ("B0003", "H1", true)] {
+        let reply = Checkin {
+            sort_bin: Some(bin.into()),
+            on_hold: hold,
+            resensitize: Some(true),
+            ..Checkin::default()
+        };
+        f.answered(item, IlsOutcome::Ok(reply), &mut ledger);
+    }
+    for n in [1, 3] {
+        f.tag_written(uid(n), TagWrite::ReadBack { afi: 0x07 });
+    }
+    let ctx = ReceiptContext {
+        library: "市图书馆".into(),
+        terminal: "SC-02".into(),
+        time: "2026-12-03 09:05".into(),
+        patron: PatronOnReceipt::Masked,
+    };
+    let r = CircReceipt::from_return(&f, &ctx, &labels_zh()).unwrap();
+    let payload = "kiosk-receipt/1 return\nlibrary 市图书馆\nterminal SC-02\n\
+        time 2026-12-03 09:05\nitem B0001 A3 三体\nitem B0003 H1 活着";
+    assert_eq!(r.payload(), payload);
+
+    let fonts = ReceiptFonts::noto_cjk().expect("fonts-noto-cjk (packaging/setup-debian.sh)");
+    let dir = temp_dir();
+    let path = dir.path().join("return.pdf");
+    std::fs::write(&path, r.to_pdf(&fonts).unwrap()).unwrap();
+    run(Command::new("qpdf").arg("--check").arg(&path));
+    let text = run(Command::new("pdftotext").arg(&path).arg("-"));
+    for s in [
+        "自助还书凭条",
+        "三体",
+        "分拣箱: A3",
+        "活着",
+        "已被预约",
+        "共归还 2 册",
+    ] {
+        assert!(text.contains(s), "{s:?} not in pdftotext output:\n{text}");
+    }
+    assert!(!text.contains("读者"), "no sign-in, no patron line");
+    let png = dir.path().join("return");
+    run(Command::new("pdftoppm")
+        .args(["-png", "-r", "200", "-singlefile"])
+        .arg(&path)
+        .arg(&png));
+    let decoded = run(Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(png.with_extension("png")));
+    assert_eq!(decoded.strip_suffix('\n').unwrap_or(&decoded), payload);
 }
