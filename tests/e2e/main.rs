@@ -6,6 +6,7 @@ mod idcard;
 mod printer;
 mod queue;
 mod receipt;
+mod replay;
 mod rfid;
 mod scanner;
 mod selfcheck;

@@ -8,6 +8,7 @@ use crate::cli::CliError;
 pub mod fingerprint;
 pub mod idcard;
 pub mod keys;
+pub mod library;
 pub mod outbox;
 pub mod printer;
 pub mod rfid;
@@ -43,6 +44,8 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Library system over SIP2: status, patron, checkout, checkin, renew, item, end.
     Sip2(sip2::Sip2Args),
+    /// Offline loans and returns: replay to the ILS, failures, retry, dismiss.
+    Library(library::LibraryArgs),
 }
 
 pub fn run(command: Command) -> Result<(), CliError> {
@@ -69,5 +72,6 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Scanner(args) => scanner::run(args),
         Command::Sync(args) => sync::run(args),
         Command::Sip2(args) => sip2::run(args),
+        Command::Library(args) => library::run(args),
     }
 }

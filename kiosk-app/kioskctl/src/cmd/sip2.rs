@@ -109,7 +109,7 @@ pub enum Sip2Action {
     },
 }
 
-fn settings(a: &Sip2Args) -> Result<Settings, CliError> {
+pub(crate) fn settings(a: &Sip2Args) -> Result<Settings, CliError> {
     let charset: Charset = a.charset.parse().map_err(CliError::usage)?;
     let terminator: Terminator = a.terminator.parse().map_err(CliError::usage)?;
     if !(a.timeout > 0.0 && a.timeout < 3600.0) {
@@ -131,7 +131,7 @@ fn settings(a: &Sip2Args) -> Result<Settings, CliError> {
     })
 }
 
-fn sip_error(ils: &str, e: kiosk_sip2::Error) -> CliError {
+pub(crate) fn sip_error(ils: &str, e: kiosk_sip2::Error) -> CliError {
     let kind = e.kind();
     let msg = format!("sip2 {ils}: {e} ({kind})");
     if kind == ErrorKind::Config {
