@@ -41,7 +41,8 @@
 //!   library system gave none), `item ID BIN TITLE` for a return (`BIN` the sort bin or `-`),
 //!   `refused ID REASON TITLE` (`REASON` the [`RefusalReason`](crate::RefusalReason) name, e.g. `OnHoldForAnother`),
 //!   `staff ID DUE TITLE` for an item the desk must see (lent but its gate state not set),
-//!   `waiting ID - TITLE` for an item that was not sent (incomplete set, not for loan).
+//!   `waiting ID WHY TITLE` for an item that was not sent (`WHY` is `IncompleteSet` or
+//!   `NotForLoan`).
 //!   Item ids have no spaces (tag barcodes are trimmed); the title is the rest of the line and
 //!   may be empty. Line breaks inside values are replaced by spaces.
 //! * When the payload would be longer than [`MAX_PAYLOAD`] bytes, every title is left out
@@ -57,6 +58,7 @@ use kiosk_escpos::{Align, Cut, QrEcc, Receipt};
 use crate::Refusal;
 use crate::borrow::{Borrow, BorrowFlow};
 use crate::giveback::{GiveBack, ReturnFlow};
+use crate::pad::PadProblem;
 use crate::stack::{LineStatus, StackFlow, Transaction};
 
 /// A borrow receipt.
@@ -129,16 +131,25 @@ pub struct ReceiptLabels {
     pub on_hold: String,
     /// Note on an item lent offline (recorded, sent to the library system later).
     pub offline: String,
-    /// Section of refused / not sent items, e.g. `未借出`.
+    /// Section of refused / not sent items on a borrow receipt, e.g. `未借出`.
     pub refused: String,
+    /// The same on a return receipt, e.g. `未归还`.
+    pub refused_return: String,
     /// Note on an item the desk must see (gate state not set).
     pub needs_staff: String,
+    /// Note on a set not all on the pad, `{present}` and `{total}` replaced by the counts,
+    /// e.g. `套装不全（{present}/{total} 件），请把整套放上`.
+    pub incomplete_set: String,
+    /// Note on an item that does not circulate, e.g. `此资料不外借`.
+    pub not_for_loan: String,
     /// Total line for a borrow, `{n}` replaced by the count, e.g. `共借出 {n} 册`.
     pub total_loans: String,
     /// Total line for a return, e.g. `共归还 {n} 册`.
     pub total_returns: String,
-    /// Total of refused items, e.g. `未借出 {n} 册`.
+    /// Total of refused items on a borrow receipt, e.g. `未借出 {n} 册`.
     pub total_refused: String,
+    /// The same on a return receipt, e.g. `未归还 {n} 册`.
+    pub total_refused_return: String,
     /// Text under the QR code, e.g. `扫码把凭条存到手机`.
     pub scan_hint: String,
     /// Last line, e.g. `谢谢，欢迎再来`.
@@ -164,10 +175,14 @@ impl ReceiptLabels {
             on_hold: "Reserved by another reader".into(),
             offline: "Borrowed offline; sent to the library system later".into(),
             refused: "Not borrowed".into(),
+            refused_return: "Not returned".into(),
             needs_staff: "Please show this item at the desk".into(),
+            incomplete_set: "Incomplete set: {present} of {total} parts on the pad".into(),
+            not_for_loan: "This item is not for loan".into(),
             total_loans: "Borrowed: {n}".into(),
             total_returns: "Returned: {n}".into(),
             total_refused: "Not borrowed: {n}".into(),
+            total_refused_return: "Not returned: {n}".into(),
             scan_hint: "Scan to keep this receipt on your phone".into(),
             footer: "Thank you".into(),
             messages: BTreeMap::new(),
@@ -201,10 +216,14 @@ impl ReceiptLabels {
             on_hold: t(&self.on_hold),
             offline: t(&self.offline),
             refused: t(&self.refused),
+            refused_return: t(&self.refused_return),
             needs_staff: t(&self.needs_staff),
+            incomplete_set: t(&self.incomplete_set),
+            not_for_loan: t(&self.not_for_loan),
             total_loans: t(&self.total_loans),
             total_returns: t(&self.total_returns),
             total_refused: t(&self.total_refused),
+            total_refused_return: t(&self.total_refused_return),
             scan_hint: t(&self.scan_hint),
             footer: t(&self.footer),
             messages,
@@ -244,8 +263,8 @@ pub enum ItemOutcome {
         due: Option<String>,
     },
     Refused(Refusal),
-    /// Not sent (incomplete set, not for loan).
-    NotSent,
+    /// Not sent: an incomplete set or an item that does not circulate.
+    NotSent(PadProblem),
 }
 
 /// One item on the receipt.
@@ -320,7 +339,8 @@ fn collect<T: Transaction>(
             LineStatus::Done(r) => done(r, line.offline),
             LineStatus::NeedsStaff(r, _) => ItemOutcome::NeedsStaff { due: staff_due(r) },
             LineStatus::Refused(r) => ItemOutcome::Refused(r.clone()),
-            _ => ItemOutcome::NotSent,
+            LineStatus::Waiting(p) => ItemOutcome::NotSent(p.clone()),
+            _ => return Err(ReceiptError::NotSettled(line.item_id.clone())),
         };
         items.push(ReceiptItem {
             item_id: line.item_id.clone(),
@@ -443,7 +463,10 @@ impl CircReceipt {
                 ItemOutcome::Returned { sort_bin, .. } => ("item", dash(sort_bin)),
                 ItemOutcome::NeedsStaff { due } => ("staff", dash(due)),
                 ItemOutcome::Refused(r) => ("refused", format!("{:?}", r.reason)),
-                ItemOutcome::NotSent => ("waiting", "-".into()),
+                ItemOutcome::NotSent(PadProblem::IncompleteSet { .. }) => {
+                    ("waiting", "IncompleteSet".into())
+                }
+                ItemOutcome::NotSent(PadProblem::NotForLoan) => ("waiting", "NotForLoan".into()),
             };
             let title = match &item.title {
                 Some(t) if titles => one_line(t),
@@ -453,6 +476,13 @@ impl CircReceipt {
         }
         s.pop();
         s
+    }
+
+    fn refused_heading(&self) -> &str {
+        match self.kind {
+            ReceiptKind::Loan => &self.labels.refused,
+            ReceiptKind::Return => &self.labels.refused_return,
+        }
     }
 
     fn heading(&self) -> &str {
@@ -509,7 +539,14 @@ impl CircReceipt {
                     details.push(l.needs_staff.clone());
                 }
                 ItemOutcome::Refused(r) => details.push(l.refusal(r)),
-                ItemOutcome::NotSent => {}
+                ItemOutcome::NotSent(PadProblem::IncompleteSet { present, total }) => details.push(
+                    l.incomplete_set
+                        .replace("{present}", &present.to_string())
+                        .replace("{total}", &total.to_string()),
+                ),
+                ItemOutcome::NotSent(PadProblem::NotForLoan) => {
+                    details.push(l.not_for_loan.clone())
+                }
             }
             let entry = BodyItem { title, details };
             if item.is_done() {
@@ -524,10 +561,11 @@ impl CircReceipt {
         };
         let mut totals = vec![total.replace("{n}", &self.done_count().to_string())];
         if !refused.is_empty() {
-            totals.push(
-                l.total_refused
-                    .replace("{n}", &self.refused_count().to_string()),
-            );
+            let total = match self.kind {
+                ReceiptKind::Loan => &l.total_refused,
+                ReceiptKind::Return => &l.total_refused_return,
+            };
+            totals.push(total.replace("{n}", &self.refused_count().to_string()));
         }
         Body {
             header,
@@ -580,7 +618,7 @@ impl CircReceipt {
             b = b
                 .line(&rule)
                 .bold(true)
-                .line(&fit("", "", &self.labels.refused))
+                .line(&fit("", "", self.refused_heading()))
                 .bold(false);
             for item in &body.refused {
                 b = b.line(&fit("x  ", "   ", &item.title));
@@ -619,7 +657,7 @@ impl CircReceipt {
         let mut bold = String::new();
         bold.push_str(&self.library);
         bold.push_str(self.heading());
-        bold.push_str(&self.labels.refused);
+        bold.push_str(self.refused_heading());
         for i in body.done.iter().chain(&body.refused) {
             bold.push_str(&i.title);
         }
@@ -706,7 +744,7 @@ impl CircReceipt {
         }
         if !body.refused.is_empty() {
             rule(&mut pieces, &mut y);
-            text(&mut pieces, &mut y, Style::TITLE, &self.labels.refused);
+            text(&mut pieces, &mut y, Style::TITLE, self.refused_heading());
             for item in &body.refused {
                 y += 2.0;
                 text(&mut pieces, &mut y, Style::TITLE, &item.title);
@@ -1226,10 +1264,14 @@ pub(crate) mod tests {
             on_hold: "已被预约".into(),
             offline: "离线借出，稍后同步".into(),
             refused: "未借出".into(),
+            refused_return: "未归还".into(),
             needs_staff: "请到服务台办理".into(),
+            incomplete_set: "套装不全（{present}/{total} 件），请把整套放上".into(),
+            not_for_loan: "此资料不外借".into(),
             total_loans: "共借出 {n} 册".into(),
             total_returns: "共归还 {n} 册".into(),
             total_refused: "未借出 {n} 册".into(),
+            total_refused_return: "未归还 {n} 册".into(),
             scan_hint: "扫码把凭条存到手机".into(),
             footer: "谢谢，欢迎再来".into(),
             messages,
@@ -1337,7 +1379,12 @@ pub(crate) mod tests {
         use crate::giveback::Checkin;
         let mut f = ReturnFlow::new(None, StackSettings::default());
         let mut ledger = OfflineLedger::default();
-        f.pad(&[tag(1, "B1")]);
+        f.pad(&[tag(1, "B1"), tag(2, "B2")]);
+        f.answered(
+            "B2",
+            IlsOutcome::Refused(Refusal::new(RefusalReason::UnknownItem)),
+            &mut ledger,
+        );
         f.answered(
             "B1",
             IlsOutcome::Ok(Checkin {
@@ -1351,7 +1398,10 @@ pub(crate) mod tests {
         f.tag_written(uid(1), TagWrite::ReadBack { afi: 0x07 });
         let r = CircReceipt::from_return(&f, &ctx(), &labels_zh()).unwrap();
         assert_eq!(r.patron, None);
-        assert!(r.payload().ends_with("\nitem B1 A3 活着"));
+        assert!(
+            r.payload()
+                .ends_with("\nitem B1 A3 活着\nrefused B2 UnknownItem 书 B2")
+        );
         assert!(!r.payload().contains("patron"));
         let lines =
             read_receipts(&parse(&r.to_escpos().unwrap().to_bytes()).unwrap())[0].text_lines();
@@ -1359,6 +1409,9 @@ pub(crate) mod tests {
         assert!(lines.contains(&"   条码: B1  分拣箱: A3".to_string()));
         assert!(lines.contains(&"   已被预约".to_string()));
         assert!(lines.contains(&"共归还 1 册".to_string()));
+        assert!(lines.contains(&"未归还".to_string()), "{lines:?}");
+        assert!(lines.contains(&"未归还 1 册".to_string()));
+        assert!(!lines.iter().any(|l| l.contains("借出")));
     }
 
     #[test]
@@ -1498,5 +1551,27 @@ pub(crate) mod tests {
         assert_eq!(printed[0].qr_payloads(), [p]);
         let fonts = ReceiptFonts::noto_cjk().expect("fonts-noto-cjk (packaging/setup-debian.sh)");
         assert!(r.to_pdf(&fonts).is_ok());
+    }
+
+    #[test]
+    fn items_not_sent_say_why_on_paper_and_in_the_qr() {
+        use crate::pad::tests::tag_with;
+        let mut f = BorrowFlow::new(Some("P001".into()), StackSettings::default());
+        f.pad(&[
+            tag_with(1, "S1", Some((1, 3)), None),
+            tag_with(2, "REF", None, Some((2, 0))),
+        ]);
+        assert!(f.is_settled());
+        let r = CircReceipt::from_borrow(&f, &ctx(), &labels_zh()).unwrap();
+        assert_eq!((r.done_count(), r.refused_count()), (0, 2));
+        assert!(
+            r.payload()
+                .ends_with("\nwaiting REF NotForLoan 书 REF\nwaiting S1 IncompleteSet 书 S1")
+        );
+        let lines = read_receipts(&parse(&r.to_escpos_for(48).unwrap().to_bytes()).unwrap())[0]
+            .text_lines();
+        assert!(lines.contains(&"   此资料不外借".to_string()), "{lines:?}");
+        assert!(lines.contains(&"   套装不全（1/3 件），请把整套放上".to_string()));
+        assert!(lines.contains(&"共借出 0 册".to_string()));
     }
 }
