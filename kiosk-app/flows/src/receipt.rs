@@ -9,8 +9,9 @@
 //! catalogue). The patron is shown masked (`P0**`) unless the library setting
 //! [`PatronOnReceipt::Full`] says otherwise.
 //!
-//! * [`CircReceipt::to_escpos`] builds the slip with `kiosk-escpos` (Chinese mode, GB18030, a
-//!   bold double-size heading, a QR code of [`CircReceipt::payload`], partial cut).
+//! * [`CircReceipt::to_escpos`] builds the slip with `kiosk-escpos` (Chinese mode, GB18030, the
+//!   library name bold and double size, the heading bold, lines broken to the paper's columns,
+//!   a QR code of [`CircReceipt::payload`], partial cut).
 //! * [`CircReceipt::to_pdf`] draws the same receipt on an 80 mm wide page with `printpdf`: an
 //!   embedded CJK font ([`ReceiptFonts`], Noto Sans CJK SC out of the Debian `fonts-noto-cjk`
 //!   collection, subset to the characters used, so a receipt is tens of kilobytes, not
@@ -39,11 +40,10 @@
 //!   the line is the value, as printed (the patron masked unless the setting says otherwise).
 //! * One line per item, in item id order: `item ID DUE TITLE` for a loan (`DUE` is `-` when the
 //!   library system gave none), `item ID BIN TITLE` for a return (`BIN` the sort bin or `-`),
-//!   `refused ID REASON TITLE` (`REASON` the [`RefusalReason`](crate::RefusalReason) name, e.g. `OnHoldForAnother`),
-//!   `staff ID DUE TITLE` for an item the desk must see (lent but its gate state not set),
-//!   `waiting ID WHY TITLE` for an item that was not sent (`WHY` is `IncompleteSet` or
-//!   `NotForLoan`).
-//!   Item ids have no spaces (tag barcodes are trimmed); the title is the rest of the line and
+//!   `refused ID REASON TITLE` (`REASON` the [`RefusalReason`](crate::RefusalReason) name,
+//!   e.g. `OnHoldForAnother`), `staff ID DUE TITLE` for an item the desk must see (lent but
+//!   its gate state not set), `waiting ID WHY TITLE` for an item that was not sent (`WHY` is
+//!   `IncompleteSet` or `NotForLoan`). Item ids have no spaces (tag barcodes are trimmed); the title is the rest of the line and
 //!   may be empty. Line breaks inside values are replaced by spaces.
 //! * When the payload would be longer than [`MAX_PAYLOAD`] bytes, every title is left out
 //!   (the lines end after the third field and a space).
