@@ -29,15 +29,21 @@
 //!   would undo that later state.
 //!
 //! **Crash safety.** The row is written after the answer, so a process that dies between the
-//! ILS accepting and the row's commit sends the same record again on the next round. That is
-//! acceptable because the resend is the *same* transaction with the *same* original date: a
-//! checkout of an item already out to the same patron is answered as a renewal from the same
-//! transaction date (the same due date) by ILSs such as Koha and by the pysip2 toy library of
-//! the tests, or refused with "already checked out to this patron", which leaves the ILS as it
-//! is; a checkin of an item that is already in is answered OK ("item was not checked out") or
-//! refused harmlessly. Nothing is lent twice and nothing is lost; the other order (row first,
-//! then the ILS) could lose a transaction, which is worse. The e2e test
-//! `tests/e2e/replay.rs` kills a round between answer and row and checks the toy library.
+//! ILS accepting and the row's commit sends the same record again on the next round (the SIP2
+//! client's own resend after a dropped link is the same case). That is acceptable because the
+//! resend is the *same* transaction with the *same* original date and the ILS already holds
+//! its result: a checkout of an item already out to the same patron is either answered as a
+//! renewal (Koha: "Item already checked out to you: renewing item"; the pysip2 toy library of
+//! the tests renews from the transaction date sent, so the due date does not change; an ILS
+//! that renews from today may move the due date later) or refused as already out to this
+//! patron, which leaves the loan as it is; a checkin of an item that is already in is answered
+//! OK ("item was not checked out") or refused without changing anything. Either way the loan
+//! is neither lost nor doubled. The other order (row first, then the ILS) could lose a
+//! transaction, which is worse. `tests/e2e/replay.rs` stops a round between the toy library's
+//! answer and the row and checks the library afterwards.
+//!
+//! Only one round runs at a time per progress file (an exclusive lock on `replay.db.lock`), so
+//! the app and `kioskctl library replay` never send the same record side by side.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -68,6 +74,9 @@ pub enum ReplayError {
     /// A staff action that does not apply (unknown seq, not failed, empty note…).
     #[error("{0}")]
     Invalid(String),
+    /// Another round is running on the same progress file.
+    #[error("another replay is running on {0}")]
+    Busy(String),
 }
 
 /// How a replayed record stands.
@@ -269,6 +278,29 @@ impl ReplayStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Takes the exclusive round lock (`<progress>.lock`), held until the file is dropped.
+    pub fn lock_round(&self) -> Result<std::fs::File, ReplayError> {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| self.err(format!("{}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(ReplayError::Busy(self.path.display().to_string()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(self.err(format!("{}: {e}", path.display())))
+            }
+        }
     }
 
     fn err(&self, e: impl std::fmt::Display) -> ReplayError {
@@ -579,6 +611,7 @@ impl<'q> Replayer<'q> {
 
     /// One round: sends every pending record until done, the limit, or the ILS stops answering.
     pub fn round<C: Connect>(&mut self, client: &mut Client<C>) -> Result<Round, ReplayError> {
+        let _lock = self.store.lock_round()?;
         let mut round = Round::default();
         for t in self.pending()? {
             if self.limit.is_some_and(|n| round.sent() >= n) {
@@ -831,5 +864,16 @@ mod tests {
         assert_eq!(seqs(&r), [4, 5]);
         r.store_mut().retry(1).unwrap();
         assert_eq!(seqs(&r), [1, 4, 5], "the retry first, in seq order");
+    }
+
+    #[test]
+    fn one_round_at_a_time_per_progress_file() {
+        let dir = tmp();
+        let a = ReplayStore::open(&dir.path().join("replay.db")).unwrap();
+        let b = ReplayStore::open(&dir.path().join("replay.db")).unwrap();
+        let held = a.lock_round().unwrap();
+        assert!(matches!(b.lock_round(), Err(ReplayError::Busy(_))));
+        drop(held);
+        let _again = b.lock_round().unwrap();
     }
 }
