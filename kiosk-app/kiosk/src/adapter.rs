@@ -40,6 +40,9 @@ struct Controller {
     held: bool,
     /// The spoken mode, when the terminal has a speaker.
     narrator: Option<Narrator>,
+    /// Service flows: what opens on a home tile, and who forgets a session when it ends.
+    service_hooks: Vec<(String, Rc<dyn Fn()>)>,
+    end_hooks: Vec<Rc<dyn Fn()>>,
 }
 
 /// The running kiosk: session + playlist + the window's globals. Cheap to clone (shared state).
@@ -70,6 +73,8 @@ impl Kiosk {
                 applied_language: None,
                 held: false,
                 narrator: None,
+                service_hooks: Vec::new(),
+                end_hooks: Vec::new(),
             })),
             clock,
         };
@@ -115,6 +120,16 @@ impl Kiosk {
             tracing::info!(service = %id, "service chosen");
             k.press_service(&id);
             k.input_logged(Input::Touch);
+            let hook = k
+                .inner
+                .borrow()
+                .service_hooks
+                .iter()
+                .find(|(s, _)| *s == id.as_str())
+                .map(|(_, f)| f.clone());
+            if let Some(open) = hook {
+                open();
+            }
         });
 
         kiosk.apply_language()?;
@@ -127,7 +142,31 @@ impl Kiosk {
         let now = (self.clock)();
         let outcome = self.inner.borrow_mut().session.handle(input, now);
         self.after();
+        self.ended(outcome);
         outcome
+    }
+
+    /// Runs `open` when the home tile of service `id` is pressed (a service flow's first page).
+    pub fn on_service(&self, id: &str, open: impl Fn() + 'static) {
+        self.inner
+            .borrow_mut()
+            .service_hooks
+            .push((id.to_string(), Rc::new(open)));
+    }
+
+    /// Runs `forget` whenever a session ends (finish, timeout, card removed, maintenance), so
+    /// a flow drops what it holds of the patron with the session's own data.
+    pub fn on_session_end(&self, forget: impl Fn() + 'static) {
+        self.inner.borrow_mut().end_hooks.push(Rc::new(forget));
+    }
+
+    fn ended(&self, outcome: Outcome) {
+        if matches!(outcome, Outcome::Ended(_)) {
+            let hooks = self.inner.borrow().end_hooks.clone();
+            for forget in hooks {
+                forget();
+            }
+        }
     }
 
     fn input_logged(&self, input: Input) {
@@ -155,6 +194,7 @@ impl Kiosk {
             tracing::info!(?outcome, "session");
         }
         self.after();
+        self.ended(outcome);
         outcome
     }
 

@@ -11,6 +11,7 @@
 
 pub mod adapter;
 pub mod attract;
+pub mod borrow_ui;
 pub mod catalogue;
 pub mod cli;
 pub mod maintenance;

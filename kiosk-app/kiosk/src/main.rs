@@ -115,6 +115,30 @@ fn run(args: &Args) -> Result<u8, String> {
     kiosk::narrator::attach_espeak(&kiosk, profile.voice);
     let _tick = kiosk.start_timer();
 
+    // The borrow screens. Devices and the library system are not connected to the app yet:
+    // the demo signs in its demo card and lays its demo stack on the pad; a real profile says
+    // the library system cannot be reached.
+    let verifier: kiosk::borrow_ui::Verifier = if args.demo {
+        kiosk::borrow_ui::demo::verifier()
+    } else {
+        Box::new(|_| Err(kiosk_flows::run::SignInError::Offline))
+    };
+    let borrow = kiosk::borrow_ui::BorrowUi::attach(&app, &kiosk, verifier);
+    let _demo_stack = args.demo.then(|| {
+        let timer = slint::Timer::default();
+        timer.start(
+            slint::TimerMode::Repeated,
+            Duration::from_secs(1),
+            move || {
+                let empty = borrow.with_flow(|f| f.is_some_and(|f| f.lines().next().is_none()));
+                if empty {
+                    kiosk::borrow_ui::demo::feed(&borrow);
+                }
+            },
+        );
+        timer
+    });
+
     // Demo mode: the documented demo PIN unless the profile sets one, and the demo status.
     let settings = match (&profile.maintenance, args.demo) {
         (Some(s), _) => Some(s.clone()),

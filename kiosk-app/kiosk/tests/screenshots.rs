@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use i_slint_backend_testing::{ElementHandle, TestingBackend, TestingBackendOptions};
+use kiosk::borrow_ui::{BorrowUi, demo};
 use kiosk::maintenance::{self, FixtureBackend};
 use kiosk::maintenance_ui::MaintenanceUi;
 use kiosk::ui::App;
@@ -202,6 +203,50 @@ fn golden_screenshots() {
     shot("maintenance-elder-zh-CN");
     press(&app, "长辈模式");
     press(&app, "关闭");
+
+    // The borrow screens (src/borrow_ui.rs): sign-in after a wrong password, then the demo
+    // stack (six lent, one reserved for another reader, one incomplete set).
+    let borrow = BorrowUi::attach(&app, &kiosk, demo::verifier());
+    for (suffix, english, elder) in [
+        ("zh-CN", false, false),
+        ("en", true, false),
+        ("elder-zh-CN", false, true),
+    ] {
+        let l = |zh: &'static str, en: &'static str| if english { en } else { zh };
+        press(&app, "开始");
+        if english {
+            press(&app, "English");
+        }
+        if elder {
+            press(&app, "长辈模式");
+        }
+        press(&app, l("借书", "Borrow books"));
+        for d in demo::CARD.chars() {
+            press(&app, &d.to_string());
+        }
+        press(&app, l("下一步", "Next"));
+        for d in "9999".chars() {
+            press(&app, &d.to_string());
+        }
+        press(&app, l("登录", "Sign in"));
+        press(&app, "1");
+        press(&app, "2");
+        shot(&format!("borrow-signin-{suffix}"));
+        press(&app, l("删除", "Delete"));
+        press(&app, l("删除", "Delete"));
+        for d in demo::PIN.chars() {
+            press(&app, &d.to_string());
+        }
+        press(&app, l("登录", "Sign in"));
+        demo::feed(&borrow);
+        shot(&format!("borrow-stack-{suffix}"));
+        press(&app, l("结束", "Finish"));
+        if suffix == "zh-CN" {
+            shot("borrow-receipt-zh-CN");
+        }
+        press(&app, l("不需要凭条", "No receipt"));
+    }
+    drop(borrow);
     drop(menu);
     drop(kiosk);
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -556,6 +556,209 @@ fn elder_mode_speaks_titles_actions_and_countdown(h: &Harness) {
     );
 }
 
+/// Issue 5: borrowing on the book self-checkout, in zh-CN and then in elder mode. Sign in on
+/// the keypad (an empty and a wrong password show the translated reason), a stack of eight
+/// books fed through the flow's real API (one reserved for another reader, one set with a part
+/// missing), each row's accessible text, finish, no receipt, back on the attract screen with
+/// the session wiped; then an idle timeout in the middle of a borrow wipes it too.
+fn borrow_books_in_chinese_and_elder_mode() {
+    use kiosk::borrow_ui::{BorrowUi, REFUSALS, demo};
+    use kiosk::ui::{Borrow, BorrowScreen};
+    use kiosk_flows::{Action, IlsOutcome, Loan, Refusal, RefusalReason, TagWrite};
+    use slint::Model;
+
+    let h = Harness::new("library-selfcheck");
+    let borrow = BorrowUi::attach(&h.app, &h.kiosk, demo::verifier());
+    let b = || h.app.global::<Borrow>();
+    let type_digits = |digits: &str| {
+        for d in digits.chars() {
+            h.press(&d.to_string());
+        }
+    };
+    let title = || kiosk::narrator::read_screen(&h.app).title;
+
+    // Every message id of the flows has its Chinese text.
+    for id in REFUSALS.iter().map(|r| r.message_id()).chain([
+        "This card is not known to the library.",
+        "The password is not right. Please try again.",
+        "Please enter your card number and password.",
+    ]) {
+        let text = b().invoke_message(id.into());
+        assert!(text != id && !text.is_empty(), "{id} untranslated");
+    }
+
+    for elder in [false, true] {
+        assert_eq!(h.state().get_page(), Page::Attract);
+        h.press("开始");
+        if elder {
+            h.press("长辈模式");
+        }
+        let target = if elder {
+            h.app.global::<Theme>().get_touch_target()
+        } else {
+            60.0
+        };
+        h.press("借书");
+        assert_eq!(b().get_screen(), BorrowScreen::Signin);
+        assert_eq!(title().as_deref(), Some("登录借书"));
+        if !elder {
+            assert!(h.has("请在读卡区刷读者证或身份证"));
+        }
+        h.check_actionable(target);
+
+        // Nothing typed: the reason, translated.
+        h.press("下一步");
+        assert!(h.has("请输入读者证号和密码。"));
+        type_digits(demo::CARD);
+        assert_eq!(b().get_card(), demo::CARD);
+        h.press("下一步");
+        assert_eq!(b().get_field(), "pin");
+        type_digits("9999");
+        // The password shows as dots only.
+        let pin_field = h.find("密码");
+        assert_eq!(pin_field[0].accessible_description().unwrap(), "●●●●");
+        h.press("登录");
+        assert!(h.has("密码不正确，请重新输入。"));
+        assert_eq!(b().get_screen(), BorrowScreen::Signin);
+        assert_eq!(b().get_pin_length(), 0, "a refused password is cleared");
+        type_digits(demo::PIN);
+        h.press("登录");
+        assert_eq!(b().get_screen(), BorrowScreen::Stack);
+        assert_eq!(title().as_deref(), Some("借书"));
+        assert!(
+            h.kiosk
+                .with_session(|s| s.data().unwrap().holder_id == demo::CARD)
+        );
+        assert!(h.has("感应区上还没有书"));
+
+        // The stack goes on the pad: seven items are asked, the incomplete set waits.
+        let asked = borrow.pad(&demo::stack());
+        assert_eq!(asked.len(), 7);
+        assert!(h.has("三体: 正在查询…"));
+        let mut writes = Vec::new();
+        for action in asked {
+            let Action::CheckOut { item } = action else {
+                panic!("{action:?}");
+            };
+            let outcome = if item == demo::RESERVED {
+                IlsOutcome::Refused(Refusal::with_message(
+                    RefusalReason::OnHoldForAnother,
+                    "Item on hold",
+                ))
+            } else {
+                IlsOutcome::Ok(Loan {
+                    title: None,
+                    due: Some(demo::DUE.into()),
+                    desensitize: Some(true),
+                })
+            };
+            writes.extend(borrow.answered(&item, outcome));
+        }
+        assert_eq!(writes.len(), 6);
+        assert!(h.has("三体: 正在办理…"));
+        // Not settled: "finish" waits for the security writes.
+        assert!(!b().get_settled());
+        assert_eq!(h.find("结束")[0].accessible_enabled(), Some(false));
+        h.press("结束");
+        assert_eq!(b().get_screen(), BorrowScreen::Stack);
+        for w in writes {
+            let Action::Secure { uid, .. } = w else {
+                panic!("{w:?}");
+            };
+            assert!(
+                borrow
+                    .tag_written(uid, TagWrite::ReadBack { afi: 0xC2 })
+                    .is_empty()
+            );
+        }
+        // Each row's accessible text (what the spoken mode reads), from the rows as shown.
+        let labels: Vec<String> = b()
+            .get_rows()
+            .iter()
+            .map(|row| b().invoke_row_label(row).to_string())
+            .collect();
+        let mut expected = vec![
+            "边城: 未借出：此书已被其他读者预约，请交到服务台。".to_string(),
+            "红楼梦（上下册）: 套书不全：只放了 1 件，共 2 件。请把所有分册放到感应区上。"
+                .to_string(),
+        ];
+        for book in ["三体", "活着", "围城", "平凡的世界", "小王子", "朝花夕拾"] {
+            expected.push(format!("{book}: 已借出，应还日期 {}", demo::DUE));
+        }
+        assert_eq!(
+            labels, expected,
+            "what needs the patron first, then the loans"
+        );
+        // The rows that need the patron are on screen as list items with that text.
+        for label in &expected[..3] {
+            let found = h.find(label);
+            assert_eq!(found.len(), 1, "{label}");
+            assert_eq!(
+                found[0].accessible_role(),
+                Some(i_slint_backend_testing::AccessibleRole::ListItem)
+            );
+        }
+        assert!(h.has("已借 6 本 / 共 8 本"));
+        h.check_actionable(target);
+
+        h.press("结束");
+        assert_eq!(b().get_screen(), BorrowScreen::Receipt);
+        assert_eq!(title().as_deref(), Some("请选择借书凭条"));
+        h.check_actionable(target);
+        h.press("不需要凭条");
+        assert_eq!(borrow.last_receipt().as_deref(), Some("none"));
+        assert_eq!(h.state().get_page(), Page::Attract);
+        assert!(
+            h.kiosk.with_session(|s| s.data().is_none()),
+            "session wiped"
+        );
+        assert!(borrow.with_flow(|f| f.is_none()), "the flow is forgotten");
+        assert_eq!(b().get_screen(), BorrowScreen::Closed);
+        assert_eq!(b().get_rows().row_count(), 0);
+        assert_eq!(b().get_card(), "");
+        assert!(!h.state().get_elder_mode());
+    }
+
+    // Walking away in the middle of a borrow: the idle timeout forgets it too.
+    h.press("开始");
+    h.press("借书");
+    type_digits(demo::CARD);
+    h.press("下一步");
+    type_digits(demo::PIN);
+    h.press("登录");
+    borrow.pad(&demo::stack());
+    // library-selfcheck: idle_secs = 45, countdown_secs = 15.
+    h.advance(45);
+    assert_eq!(h.state().get_countdown(), 15);
+    h.advance(15);
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert!(borrow.with_flow(|f| f.is_none()));
+    assert_eq!(b().get_screen(), BorrowScreen::Closed);
+    assert!(h.kiosk.with_session(|s| s.data().is_none()));
+}
+
+/// The item-state colours of the borrow screens (text on its tint, white on its badge).
+fn borrow_state_contrast(h: &Harness) {
+    for elder in [false, true] {
+        h.state().set_elder_mode(elder);
+        let t = h.app.global::<Theme>();
+        for (what, fg, bg) in [
+            ("lent", t.get_success(), t.get_success_tint()),
+            ("attention", t.get_warning(), t.get_warning_tint()),
+            ("refused", t.get_alert(), t.get_alert_tint()),
+            ("lent badge", t.get_on_primary(), t.get_success()),
+            ("attention badge", t.get_on_primary(), t.get_warning()),
+        ] {
+            let ratio = contrast(fg, bg);
+            assert!(
+                ratio >= 4.5,
+                "{what} contrast {ratio:.2} < 4.5 (elder {elder})"
+            );
+        }
+    }
+    h.state().set_elder_mode(false);
+}
+
 #[test]
 fn kiosk_ui_scenarios() {
     i_slint_backend_testing::init_no_event_loop();
@@ -567,6 +770,7 @@ fn kiosk_ui_scenarios() {
     emergency_takes_over_the_attract_screen(&h);
     carousel_rotates_but_not_in_elder_mode(&h);
     theme_contrast(&h);
+    borrow_state_contrast(&h);
     maintenance_gesture_wrong_pin_locks_out(&h);
     maintenance_menu_shows_and_tests(&h);
     elder_mode_speaks_titles_actions_and_countdown(&h);
@@ -575,4 +779,5 @@ fn kiosk_ui_scenarios() {
     let lib = Harness::new("library-selfcheck");
     lib.press("开始");
     assert!(lib.has("借书") && lib.has("还书") && !lib.has("办事指南"));
+    borrow_books_in_chinese_and_elder_mode();
 }
