@@ -252,8 +252,9 @@ impl Kiosk {
         }
     }
 
-    /// Lets the spoken mode look at the screen after a change or a tick.
-    fn narrate(&self) {
+    /// Lets the spoken mode look at the screen after a change or a tick; a flow that changed
+    /// its page calls it so the new title is said at once, not at the next tick.
+    pub fn narrate(&self) {
         let Some(app) = self.app.upgrade() else {
             return;
         };

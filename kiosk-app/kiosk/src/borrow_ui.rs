@@ -439,6 +439,8 @@ impl BorrowUi {
         b.set_rows(ModelRc::new(VecModel::from(rows)));
         b.set_borrowed(i32::try_from(summary.borrowed).unwrap_or(i32::MAX));
         b.set_settled(summary.settled);
+        drop(s);
+        self.kiosk.narrate();
     }
 }
 

@@ -689,8 +689,12 @@ fn borrow_books_in_chinese_and_elder_mode() {
             labels, expected,
             "what needs the patron first, then the loans"
         );
-        // The rows that need the patron are on screen as list items with that text.
-        for label in &expected[..3] {
+        // On screen as list items with that text: every row in two columns; in elder mode
+        // (one a line, larger) the first ones, and a hint that more are below (rows scrolled
+        // out of view are not in the accessible tree).
+        let in_view = if elder { 3 } else { expected.len() };
+        assert_eq!(h.has("▲ 向上滑动查看更多图书"), elder);
+        for label in &expected[..in_view] {
             let found = h.find(label);
             assert_eq!(found.len(), 1, "{label}");
             assert_eq!(
@@ -720,12 +724,15 @@ fn borrow_books_in_chinese_and_elder_mode() {
     }
 
     // Walking away in the middle of a borrow: the idle timeout forgets it too.
+    // This time with cards on the card reader: an unknown one, then the patron's reader card.
+    use kiosk_flows::signin::Credential;
     h.press("开始");
     h.press("借书");
-    type_digits(demo::CARD);
-    h.press("下一步");
-    type_digits(demo::PIN);
-    h.press("登录");
+    let card = |card: &str| Credential::ReaderCard { card: card.into() };
+    assert!(!borrow.sign_in(&card("99990000"), 0));
+    assert!(h.has("图书馆没有这张读者证的记录。"));
+    assert!(borrow.sign_in(&card(demo::CARD), 0));
+    assert_eq!(b().get_screen(), BorrowScreen::Stack);
     borrow.pad(&demo::stack());
     // library-selfcheck: idle_secs = 45, countdown_secs = 15.
     h.advance(45);
@@ -735,6 +742,34 @@ fn borrow_books_in_chinese_and_elder_mode() {
     assert!(borrow.with_flow(|f| f.is_none()));
     assert_eq!(b().get_screen(), BorrowScreen::Closed);
     assert!(h.kiosk.with_session(|s| s.data().is_none()));
+
+    // Elder mode's voice says each borrow page's title (recording double, not espeak-ng).
+    use kiosk_devices::speaker::RecordingSpeaker;
+    let voice = RecordingSpeaker::new();
+    h.kiosk.set_speaker(Box::new(voice.clone()), false);
+    h.press("长辈模式");
+    h.press("开始");
+    voice.take_said();
+    h.press("借书");
+    let said = voice.take_said();
+    assert!(
+        said.contains(&("登录借书".to_string(), "zh-CN".to_string())),
+        "{said:?}"
+    );
+    borrow.sign_in(&card(demo::CARD), 0);
+    let said = voice.take_said();
+    assert!(
+        said.contains(&("借书".to_string(), "zh-CN".to_string())),
+        "{said:?}"
+    );
+    h.press("结束");
+    let said = voice.take_said();
+    assert!(
+        said.contains(&("请选择借书凭条".to_string(), "zh-CN".to_string())),
+        "{said:?}"
+    );
+    h.press("不需要凭条");
+    assert_eq!(h.state().get_page(), Page::Attract);
 }
 
 /// The item-state colours of the borrow screens (text on its tint, white on its badge).
