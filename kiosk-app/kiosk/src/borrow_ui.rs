@@ -385,16 +385,29 @@ impl BorrowUi {
         }
     }
 
+    /// "Finish" once every book is settled: the receipt choice, or with nothing on the pad the
+    /// end of the session.
     fn finish(&self) {
         self.activity();
-        {
+        let nothing = {
             let mut s = self.state.borrow_mut();
-            if s.screen != BorrowScreen::Stack || !s.flow.as_ref().is_some_and(|f| f.is_settled()) {
+            let Some(flow) = s.flow.as_ref().filter(|_| s.screen == BorrowScreen::Stack) else {
+                return;
+            };
+            if !flow.is_settled() {
                 return;
             }
-            s.screen = BorrowScreen::Receipt;
+            let nothing = flow.lines().next().is_none();
+            if !nothing {
+                s.screen = BorrowScreen::Receipt;
+            }
+            nothing
+        };
+        if nothing {
+            self.kiosk.input(Input::Finish);
+        } else {
+            self.sync();
         }
-        self.sync();
     }
 
     /// The receipt choice ends the session (the receipt itself is the receipt module's job).

@@ -725,10 +725,17 @@ fn borrow_books_in_chinese_and_elder_mode() {
 
     // Walking away in the middle of a borrow: the idle timeout forgets it too.
     // This time with cards on the card reader: an unknown one, then the patron's reader card.
+    // Signed in with nothing on the pad, "finish" just ends the session.
     use kiosk_flows::signin::Credential;
+    let card = |card: &str| Credential::ReaderCard { card: card.into() };
     h.press("开始");
     h.press("借书");
-    let card = |card: &str| Credential::ReaderCard { card: card.into() };
+    assert!(borrow.sign_in(&card(demo::CARD), 0));
+    h.press("结束");
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert_eq!(b().get_screen(), BorrowScreen::Closed);
+    h.press("开始");
+    h.press("借书");
     assert!(!borrow.sign_in(&card("99990000"), 0));
     assert!(h.has("图书馆没有这张读者证的记录。"));
     assert!(borrow.sign_in(&card(demo::CARD), 0));
@@ -762,6 +769,7 @@ fn borrow_books_in_chinese_and_elder_mode() {
         said.contains(&("借书".to_string(), "zh-CN".to_string())),
         "{said:?}"
     );
+    demo::feed(&borrow);
     h.press("结束");
     let said = voice.take_said();
     assert!(
