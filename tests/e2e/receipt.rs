@@ -8,7 +8,6 @@
 //! so no patron) goes through the same PDF checks. The decoded slip of a fixed
 //! receipt is the golden file `fixtures/receipts/loan-zh.txt`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -98,35 +97,7 @@ fn finished_borrow() -> BorrowFlow {
 }
 
 fn labels_zh() -> ReceiptLabels {
-    let mut messages = BTreeMap::new();
-    messages.insert(
-        RefusalReason::OnHoldForAnother.message_id().to_string(),
-        "此书已被其他读者预约，请到服务台。".to_string(),
-    );
-    ReceiptLabels {
-        loan_title: "自助借书凭条".into(),
-        return_title: "自助还书凭条".into(),
-        terminal: "终端".into(),
-        time: "时间".into(),
-        patron: "读者".into(),
-        item_id: "条码".into(),
-        due: "应还".into(),
-        sort_bin: "分拣箱".into(),
-        on_hold: "已被预约".into(),
-        offline: "离线借出，稍后同步".into(),
-        refused: "未借出".into(),
-        refused_return: "未归还".into(),
-        needs_staff: "请到服务台办理".into(),
-        incomplete_set: "套装不全（{present}/{total} 件），请把整套放上".into(),
-        not_for_loan: "此资料不外借".into(),
-        total_loans: "共借出 {n} 册".into(),
-        total_returns: "共归还 {n} 册".into(),
-        total_refused: "未借出 {n} 册".into(),
-        total_refused_return: "未归还 {n} 册".into(),
-        scan_hint: "扫码把凭条存到手机".into(),
-        footer: "谢谢，欢迎再来".into(),
-        messages,
-    }
+    ReceiptLabels::simplified_chinese()
 }
 
 fn receipt() -> LoanReceipt {

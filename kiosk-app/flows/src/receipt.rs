@@ -189,6 +189,43 @@ impl ReceiptLabels {
         }
     }
 
+    /// The Simplified Chinese labels (the product's default language), with the refusal a
+    /// receipt most often carries translated; other languages come from the catalogue through
+    /// [`Self::translated`].
+    pub fn simplified_chinese() -> Self {
+        let mut messages = BTreeMap::new();
+        messages.insert(
+            crate::RefusalReason::OnHoldForAnother
+                .message_id()
+                .to_string(),
+            "此书已被其他读者预约，请到服务台。".to_string(),
+        );
+        ReceiptLabels {
+            loan_title: "自助借书凭条".into(),
+            return_title: "自助还书凭条".into(),
+            terminal: "终端".into(),
+            time: "时间".into(),
+            patron: "读者".into(),
+            item_id: "条码".into(),
+            due: "应还".into(),
+            sort_bin: "分拣箱".into(),
+            on_hold: "已被预约".into(),
+            offline: "离线借出，稍后同步".into(),
+            refused: "未借出".into(),
+            refused_return: "未归还".into(),
+            needs_staff: "请到服务台办理".into(),
+            incomplete_set: "套装不全（{present}/{total} 件），请把整套放上".into(),
+            not_for_loan: "此资料不外借".into(),
+            total_loans: "共借出 {n} 册".into(),
+            total_returns: "共归还 {n} 册".into(),
+            total_refused: "未借出 {n} 册".into(),
+            total_refused_return: "未归还 {n} 册".into(),
+            scan_hint: "扫码把凭条存到手机".into(),
+            footer: "谢谢，欢迎再来".into(),
+            messages,
+        }
+    }
+
     /// Every label passed through `tr` (a catalogue lookup, msgid → translation), and the
     /// refusal message ids of `reasons` translated the same way; a label without a translation
     /// stays as it is.
@@ -1246,36 +1283,8 @@ pub(crate) mod tests {
             .collect()
     }
 
-    pub(crate) fn labels_zh() -> ReceiptLabels {
-        let mut messages = BTreeMap::new();
-        messages.insert(
-            RefusalReason::OnHoldForAnother.message_id().to_string(),
-            "此书已被其他读者预约，请到服务台。".to_string(),
-        );
-        ReceiptLabels {
-            loan_title: "自助借书凭条".into(),
-            return_title: "自助还书凭条".into(),
-            terminal: "终端".into(),
-            time: "时间".into(),
-            patron: "读者".into(),
-            item_id: "条码".into(),
-            due: "应还".into(),
-            sort_bin: "分拣箱".into(),
-            on_hold: "已被预约".into(),
-            offline: "离线借出，稍后同步".into(),
-            refused: "未借出".into(),
-            refused_return: "未归还".into(),
-            needs_staff: "请到服务台办理".into(),
-            incomplete_set: "套装不全（{present}/{total} 件），请把整套放上".into(),
-            not_for_loan: "此资料不外借".into(),
-            total_loans: "共借出 {n} 册".into(),
-            total_returns: "共归还 {n} 册".into(),
-            total_refused: "未借出 {n} 册".into(),
-            total_refused_return: "未归还 {n} 册".into(),
-            scan_hint: "扫码把凭条存到手机".into(),
-            footer: "谢谢，欢迎再来".into(),
-            messages,
-        }
+    fn labels_zh() -> ReceiptLabels {
+        ReceiptLabels::simplified_chinese()
     }
 
     fn ctx() -> ReceiptContext {
@@ -1493,7 +1502,9 @@ pub(crate) mod tests {
             (en.loan_title.clone(), zh.loan_title.clone()),
             (en.total_loans.clone(), zh.total_loans.clone()),
             (
-                RefusalReason::OnHoldForAnother.message_id().to_string(),
+                crate::RefusalReason::OnHoldForAnother
+                    .message_id()
+                    .to_string(),
                 "此书已被其他读者预约，请到服务台。".to_string(),
             ),
         ]
@@ -1517,7 +1528,7 @@ pub(crate) mod tests {
         );
         assert!(lines.contains(&"   Item: B1  Due: 2026-12-30".to_string()));
         let spaced = lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
-        assert!(spaced.contains(RefusalReason::OnHoldForAnother.message_id()));
+        assert!(spaced.contains(crate::RefusalReason::OnHoldForAnother.message_id()));
         assert!(lines.contains(&"Borrowed: 1".to_string()));
     }
 
