@@ -18,7 +18,7 @@ use kiosk_queue::Queue;
 use kiosk_sip2::{Client, TcpConnector};
 use serde_json::json;
 
-use super::sip2::{Sip2Action, Sip2Args};
+use super::sip2::IlsArgs;
 use crate::cli::{CliError, emit, mask_id};
 
 #[derive(Args)]
@@ -43,41 +43,6 @@ pub struct Store {
     pub progress: Option<PathBuf>,
 }
 
-/// The SIP2 options, as `kioskctl sip2` takes them.
-#[derive(Args)]
-pub struct Ils {
-    /// The ILS's SIP2 service, HOST:PORT.
-    #[arg(long)]
-    pub ils: String,
-    /// SIP2 login user (CN).
-    #[arg(long)]
-    pub user: String,
-    /// SIP2 login password (CO).
-    #[arg(long)]
-    pub password: String,
-    /// Location code (CP on login, AP on checkin).
-    #[arg(long)]
-    pub location: Option<String>,
-    /// Character set of the SIP2 account: utf-8, gb18030, cp850, latin-1, ascii.
-    #[arg(long, default_value = "utf-8")]
-    pub charset: String,
-    /// Institution id (AO).
-    #[arg(long, default_value = "")]
-    pub institution: String,
-    /// Terminal password (AC).
-    #[arg(long)]
-    pub terminal_password: Option<String>,
-    /// Terminator to send: cr or crlf.
-    #[arg(long, default_value = "cr")]
-    pub terminator: String,
-    /// Send no sequence numbers and checksums.
-    #[arg(long)]
-    pub no_checksum: bool,
-    /// Seconds to wait for an answer.
-    #[arg(long, default_value_t = 10.0)]
-    pub timeout: f64,
-}
-
 #[derive(Subcommand)]
 pub enum LibraryAction {
     /// Send the offline loans and returns to the ILS with their original dates.
@@ -85,7 +50,7 @@ pub enum LibraryAction {
         #[command(flatten)]
         store: Store,
         #[command(flatten)]
-        ils: Ils,
+        ils: IlsArgs,
         /// Send at most this many records now.
         #[arg(long)]
         limit: Option<usize>,
@@ -172,22 +137,7 @@ pub fn run(a: LibraryArgs) -> Result<(), CliError> {
     let (json, reveal) = (a.json, a.reveal);
     match a.action {
         LibraryAction::Replay { store, ils, limit } => {
-            let sip = Sip2Args {
-                ils: ils.ils.clone(),
-                user: ils.user,
-                password: ils.password,
-                location: ils.location,
-                charset: ils.charset,
-                institution: ils.institution,
-                terminal_password: ils.terminal_password,
-                terminator: ils.terminator,
-                no_checksum: ils.no_checksum,
-                timeout: ils.timeout,
-                json,
-                reveal,
-                action: Sip2Action::Status,
-            };
-            let settings = super::sip2::settings(&sip)?;
+            let settings = super::sip2::settings(&ils)?;
             let progress = progress(&store)?;
             let queue = open_queue(&store)?;
             let mut replayer = Replayer::new(&queue, progress);

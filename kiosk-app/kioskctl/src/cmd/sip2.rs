@@ -12,8 +12,10 @@ use serde::Serialize;
 
 use crate::cli::{CliError, emit, mask_name};
 
+/// How to reach and log in to the ILS's SIP2 service (shared by `kioskctl sip2` and
+/// `kioskctl library`).
 #[derive(Args)]
-pub struct Sip2Args {
+pub struct IlsArgs {
     /// The ILS's SIP2 service, HOST:PORT (often port 6001).
     #[arg(long)]
     pub ils: String,
@@ -44,6 +46,12 @@ pub struct Sip2Args {
     /// Seconds to wait for an answer before the ACS status is known.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+}
+
+#[derive(Args)]
+pub struct Sip2Args {
+    #[command(flatten)]
+    pub conn: IlsArgs,
     /// Machine-readable output.
     #[arg(long, global = true)]
     pub json: bool,
@@ -109,7 +117,7 @@ pub enum Sip2Action {
     },
 }
 
-pub(crate) fn settings(a: &Sip2Args) -> Result<Settings, CliError> {
+pub(crate) fn settings(a: &IlsArgs) -> Result<Settings, CliError> {
     let charset: Charset = a.charset.parse().map_err(CliError::usage)?;
     let terminator: Terminator = a.terminator.parse().map_err(CliError::usage)?;
     if !(a.timeout > 0.0 && a.timeout < 3600.0) {
@@ -289,8 +297,8 @@ fn refusals<'a>(
 }
 
 pub fn run(a: Sip2Args) -> Result<(), CliError> {
-    let s = settings(&a)?;
-    let ils = a.ils.clone();
+    let s = settings(&a.conn)?;
+    let ils = a.conn.ils.clone();
     if let Sip2Action::BenchCheckout {
         patron,
         items,
@@ -301,7 +309,7 @@ pub fn run(a: Sip2Args) -> Result<(), CliError> {
         return super::sip2_bench::run(&s, &ils, patron, pin.as_deref(), items, *runs, a.json);
     }
     let err = |e| sip_error(&ils, e);
-    let mut c = Client::connect(TcpConnector::new(&a.ils), s.clone()).map_err(err)?;
+    let mut c = Client::connect(TcpConnector::new(&a.conn.ils), s.clone()).map_err(err)?;
     match a.action {
         Sip2Action::Status => {
             let r = c.status().map_err(err)?;
