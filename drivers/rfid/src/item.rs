@@ -80,6 +80,22 @@ pub struct ItemTag {
 }
 
 impl ItemTag {
+    /// An ICODE SLIX-sized tag (28 blocks of 4 bytes) holding `data` in ISO 28560-2, as an
+    /// inventory reports it: how flows, tests and the demo describe a book without a pad.
+    pub fn slix(uid: Uid, afi: u8, data: LibraryData) -> ItemTag {
+        ItemTag {
+            uid,
+            afi,
+            dsfid: DataModel::Iso28560_2.dsfid(),
+            eas: None,
+            block_size: 4,
+            block_count: 28,
+            data_model: DataModel::Iso28560_2,
+            data: Some(data),
+            data_error: None,
+        }
+    }
+
     pub fn primary_item_id(&self) -> Option<&str> {
         self.data.as_ref().map(|d| d.primary_item_id.as_str())
     }

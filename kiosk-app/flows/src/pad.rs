@@ -138,8 +138,8 @@ pub fn all_uids(items: &[PadItem]) -> BTreeSet<Uid> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use kiosk_rfid::ItemTag;
     use kiosk_rfid::tagdata::{DataElement, LibraryData, SetInfo, TypeOfUsage};
-    use kiosk_rfid::{DataModel, ItemTag};
 
     pub fn uid(n: u8) -> Uid {
         Uid([0xE0, 0x04, 0x01, 0, 0, 0, 0, n])
@@ -150,27 +150,14 @@ pub(crate) mod tests {
     }
 
     pub fn tag_with(n: u8, id: &str, set: Option<(u8, u8)>, usage: Option<(u8, u8)>) -> ItemTag {
-        ItemTag {
-            uid: uid(n),
-            afi: 0x07,
-            dsfid: 0x06,
-            eas: None,
-            block_size: 4,
-            block_count: 28,
-            data_model: DataModel::Iso28560_2,
-            data: Some(LibraryData {
-                primary_item_id: id.to_string(),
-                owner_institution: Some("CN-110000-GT".into()),
-                set_info: set.map(|(part, total)| SetInfo { part, total }),
-                type_of_usage: usage.map(|(main, sub)| TypeOfUsage { main, sub }),
-                other: vec![DataElement {
-                    oid: 17,
-                    text: Some(format!("书 {id}")),
-                    raw: Vec::new(),
-                }],
-            }),
-            data_error: None,
-        }
+        let data = LibraryData {
+            primary_item_id: id.to_string(),
+            owner_institution: Some("CN-110000-GT".into()),
+            set_info: set.map(|(part, total)| SetInfo { part, total }),
+            type_of_usage: usage.map(|(main, sub)| TypeOfUsage { main, sub }),
+            other: vec![DataElement::title(&format!("书 {id}"))],
+        };
+        ItemTag::slix(uid(n), 0x07, data)
     }
 
     #[test]

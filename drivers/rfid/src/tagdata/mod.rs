@@ -114,6 +114,17 @@ pub struct DataElement {
     pub raw: Vec<u8>,
 }
 
+impl DataElement {
+    /// The title (ISO 28560-1 relative OID 17) as decoded text.
+    pub fn title(text: &str) -> Self {
+        DataElement {
+            oid: 17,
+            text: Some(text.to_string()),
+            raw: Vec::new(),
+        }
+    }
+}
+
 /// The library data elements of an item tag, whatever the model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LibraryData {
