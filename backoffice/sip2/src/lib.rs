@@ -16,6 +16,9 @@
 //!   `97` on a bad checksum, timeouts and retries from the ACS status, keep-alive.
 //! * [`transport`]: blocking TCP with timeouts, reconnect + re-login + one retry; the
 //!   [`transport::Connect`] trait is the seam for TLS.
+//! * [`server`] and [`demo`]: the other side, a small built-in SIP2 server (ACS) serving a demo
+//!   catalogue from memory for the demo mode ([`DemoServer`], [`DemoLibrary`]), built on the
+//!   same codec and tested against pysip2's codec.
 //!
 //! Nothing here panics on input from the wire: decoders return [`DecodeError`], the client
 //! returns [`Error`] with an [`ErrorKind`] (`Offline`, `Timeout`, `Protocol`, `LoginRefused`,
@@ -25,17 +28,21 @@ pub mod charset;
 pub mod checksum;
 pub mod client;
 pub mod date;
+pub mod demo;
 pub mod error;
 pub mod frame;
 pub mod message;
+pub mod server;
 pub mod settings;
 pub mod transport;
 
 pub use charset::Charset;
 pub use client::{Counters, Session, SessionState, Step};
 pub use date::Timestamp;
+pub use demo::DemoLibrary;
 pub use error::{DecodeError, EncodeError, Error, ErrorKind};
 pub use frame::Framer;
 pub use message::{Codec, Message, PatronStatus, RawMessage, Terminator, Trailer};
+pub use server::DemoServer;
 pub use settings::{CircOptions, ScreenRule, Settings};
 pub use transport::{Client, Connect, Connection, TcpConnector};
