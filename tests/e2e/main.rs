@@ -11,5 +11,6 @@ mod rfid;
 mod scanner;
 mod selfcheck;
 mod sip2;
+mod sip2_demo;
 mod tamper;
 mod upload;

@@ -44,6 +44,8 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Library system over SIP2: status, patron, checkout, checkin, renew, item, end.
     Sip2(sip2::Sip2Args),
+    /// Run the built-in demo SIP2 server (demo catalogue and patrons) on --listen ADDR.
+    Sip2Serve(sip2::ServeArgs),
     /// Offline loans and returns: replay to the ILS, failures, retry, dismiss.
     Library(library::LibraryArgs),
 }
@@ -72,6 +74,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Scanner(args) => scanner::run(args),
         Command::Sync(args) => sync::run(args),
         Command::Sip2(args) => sip2::run(args),
+        Command::Sip2Serve(args) => sip2::serve(args),
         Command::Library(args) => library::run(args),
     }
 }

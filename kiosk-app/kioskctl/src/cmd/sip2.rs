@@ -578,3 +578,51 @@ fn print_circ(json: bool, out: &[CircOut]) -> Result<(), CliError> {
             .collect()
     })
 }
+
+/// `kioskctl sip2-serve`: the built-in demo SIP2 server (kiosk_sip2::DemoServer) for
+/// technicians and demos. Login: the catalogue's `login` (built-in: kiosk / secret, location
+/// LOBBY-1, institution CN-TEST).
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on, HOST:PORT (port 0: any free port, printed on the first line).
+    #[arg(long, default_value = "127.0.0.1:6001")]
+    pub listen: String,
+    /// Catalogue in the fixtures/sip2/library.json format; the built-in demo one by default.
+    #[arg(long)]
+    pub library: Option<std::path::PathBuf>,
+    /// Character set the server speaks: utf-8, gb18030, cp850, latin-1, ascii.
+    #[arg(long, default_value = "utf-8")]
+    pub charset: String,
+}
+
+pub fn serve(a: ServeArgs) -> Result<(), CliError> {
+    use kiosk_sip2::{Codec, DemoLibrary, DemoServer};
+    let addr: std::net::SocketAddr = a
+        .listen
+        .parse()
+        .map_err(|e| CliError::usage(format!("--listen {}: {e} (use HOST:PORT)", a.listen)))?;
+    let charset: Charset = a.charset.parse().map_err(CliError::usage)?;
+    let library = match &a.library {
+        Some(path) => DemoLibrary::load(path).map_err(CliError::usage)?,
+        None => DemoLibrary::builtin(),
+    };
+    let login = library.login.clone();
+    let (patrons, items) = (library.patrons.len(), library.items.len());
+    let server = DemoServer::start_with(addr, library, Codec::new(charset, Terminator::Cr))
+        .map_err(|e| CliError::failed(format!("cannot listen on {addr}: {e}")))?;
+    println!("LISTENING {}", server.addr());
+    println!(
+        "demo SIP2 server: {patrons} patrons, {items} items, login {} / {}{}, {charset}; Ctrl-C stops it",
+        login.user,
+        login.password,
+        login
+            .location
+            .map(|l| format!(", location {l}"))
+            .unwrap_or_default()
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
+}
