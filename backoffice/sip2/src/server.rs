@@ -861,7 +861,12 @@ fn accept_loop(
 
 fn serve_connection(mut stream: TcpStream, mut acs: Acs, stop: Arc<AtomicBool>, peer: SocketAddr) {
     tracing::debug!("demo SIP2 server: connection from {peer}");
-    if stream.set_nonblocking(false).is_err() || stream.set_read_timeout(Some(POLL)).is_err() {
+    // A client that stops reading cannot hold a thread (nor the Drop that joins it) forever.
+    let write_timeout = Some(Duration::from_secs(5));
+    if stream.set_nonblocking(false).is_err()
+        || stream.set_read_timeout(Some(POLL)).is_err()
+        || stream.set_write_timeout(write_timeout).is_err()
+    {
         return;
     }
     let mut buf = [0u8; 4096];
