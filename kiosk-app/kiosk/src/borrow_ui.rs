@@ -27,11 +27,15 @@ use slint::{ComponentHandle, ModelRc, VecModel};
 use zeroize::Zeroizing;
 
 use crate::adapter::Kiosk;
+use crate::library::{Done, Job, LibraryWorker};
 use crate::session::Input;
 use crate::ui::{App, Borrow, BorrowRow, BorrowScreen};
 
 /// Checks a patron at the library system.
 pub type Verifier = Box<dyn FnMut(&PatronLookup) -> Result<Patron, SignInError>>;
+
+/// Shown while the library system checks a sign-in (translated in `ui/borrow.slint`).
+pub const CHECKING: &str = "Checking your card with the library…";
 
 /// Longest card number and PIN the keypad takes.
 const MAX_CARD: usize = 20;
@@ -140,6 +144,22 @@ struct State {
     verifier: Verifier,
     /// The receipt the last patron chose ("print", "phone", "none"), for the receipt module.
     last_receipt: Option<String>,
+    /// The library system and the pad on their worker thread (a real terminal and the demo
+    /// app); without one the verifier checks patrons and the caller feeds the pad.
+    worker: Option<Rc<LibraryWorker>>,
+    /// The signed-in patron, for the worker's rounds.
+    patron: Option<Patron>,
+    /// Counts sessions: a job's answer from an earlier session is dropped, not shown.
+    generation: u64,
+    /// Generations of the jobs sent and not answered yet, oldest first (the worker answers
+    /// in order).
+    pending: std::collections::VecDeque<(u64, JobKind)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobKind {
+    SignIn,
+    Borrow,
 }
 
 impl State {
@@ -150,6 +170,13 @@ impl State {
         self.field = Field::Card;
         self.error = None;
         self.flow = None;
+        self.patron = None;
+        self.generation += 1;
+    }
+
+    fn waiting_for(&self, kind: JobKind) -> bool {
+        let current = self.generation;
+        self.pending.iter().any(|&(g, k)| g == current && k == kind)
     }
 }
 
@@ -179,6 +206,10 @@ impl BorrowUi {
                 seen: SeenTokens::default(),
                 verifier,
                 last_receipt: None,
+                worker: None,
+                patron: None,
+                generation: 0,
+                pending: Default::default(),
             })),
         };
         let b = app.global::<Borrow>();
@@ -286,6 +317,79 @@ impl BorrowUi {
         actions
     }
 
+    /// Runs sign-ins and the pad on `worker` from now on: the verifier and the callers' pad
+    /// feed are no longer used. [`BorrowUi::poll`] must then be called often (the app's timer).
+    pub fn use_worker(&self, worker: Rc<LibraryWorker>) {
+        self.state.borrow_mut().worker = Some(worker);
+    }
+
+    /// Whether a library worker runs the sign-ins and the pad.
+    pub fn has_worker(&self) -> bool {
+        self.state.borrow().worker.is_some()
+    }
+
+    /// Takes the worker's answers and starts the next pad round while the stack page shows.
+    /// Returns whether anything changed.
+    pub fn poll(&self) -> bool {
+        let Some(worker) = self.state.borrow().worker.clone() else {
+            return false;
+        };
+        let mut changed = false;
+        while let Some(done) = worker.try_done() {
+            changed = true;
+            let (generation, _) = self
+                .state
+                .borrow_mut()
+                .pending
+                .pop_front()
+                .unwrap_or((u64::MAX, JobKind::Borrow));
+            if generation != self.state.borrow().generation {
+                // The session ended meanwhile: the answer is dropped with whatever it names.
+                continue;
+            }
+            match done {
+                Done::SignedIn(result) => {
+                    self.state.borrow_mut().error = None;
+                    self.signed_in(result);
+                }
+                Done::Borrow { flow, error } => {
+                    if let Some(e) = error {
+                        tracing::warn!(target: "kiosk::borrow", "pad round stopped: {e}");
+                    }
+                    let mut s = self.state.borrow_mut();
+                    let before = s.flow.as_ref().map(|f| f.lines().count());
+                    let now = flow.lines().count();
+                    s.flow = Some(flow);
+                    drop(s);
+                    if before != Some(now) {
+                        // Books put on or taken off the pad count as the patron's activity.
+                        self.activity();
+                    }
+                }
+            }
+            self.sync();
+        }
+        let round = {
+            let s = self.state.borrow();
+            match (&s.flow, &s.patron) {
+                (Some(flow), Some(patron))
+                    if s.screen == BorrowScreen::Stack && !s.waiting_for(JobKind::Borrow) =>
+                {
+                    Some((flow.clone(), patron.clone()))
+                }
+                _ => None,
+            }
+        };
+        if let Some((flow, patron)) = round
+            && worker.send(Job::Borrow { flow, patron })
+        {
+            let mut s = self.state.borrow_mut();
+            let g = s.generation;
+            s.pending.push_back((g, JobKind::Borrow));
+        }
+        changed
+    }
+
     fn with_flow_mut(
         &self,
         f: impl FnOnce(&mut BorrowFlow, &mut OfflineLedger) -> Vec<Action>,
@@ -355,7 +459,28 @@ impl BorrowUi {
     }
 
     fn check(&self, lookup: &PatronLookup) -> bool {
+        let worker = self.state.borrow().worker.clone();
+        if let Some(worker) = worker {
+            let mut s = self.state.borrow_mut();
+            if s.waiting_for(JobKind::SignIn) {
+                return false;
+            }
+            s.pin = Zeroizing::new(String::new());
+            s.error = Some(CHECKING);
+            if worker.send(Job::SignIn(lookup.clone())) {
+                let g = s.generation;
+                s.pending.push_back((g, JobKind::SignIn));
+            } else {
+                s.error = Some(SignInError::Offline.message_id());
+            }
+            return false;
+        }
         let result = (self.state.borrow_mut().verifier)(lookup);
+        self.signed_in(result)
+    }
+
+    /// The library system's answer to a sign-in.
+    fn signed_in(&self, result: Result<Patron, SignInError>) -> bool {
         let mut s = self.state.borrow_mut();
         s.pin = Zeroizing::new(String::new());
         match result {
@@ -371,7 +496,11 @@ impl BorrowUi {
                 s.card = Zeroizing::new(String::new());
                 s.field = Field::Card;
                 s.error = None;
-                s.flow = Some(BorrowFlow::new(Some(patron.id), StackSettings::default()));
+                s.flow = Some(BorrowFlow::new(
+                    Some(patron.id.clone()),
+                    StackSettings::default(),
+                ));
+                s.patron = Some(patron);
                 s.screen = BorrowScreen::Stack;
                 tracing::info!(target: "kiosk::borrow", "signed in");
                 true

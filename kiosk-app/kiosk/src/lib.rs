@@ -13,6 +13,8 @@ pub mod adapter;
 pub mod attract;
 pub mod borrow_ui;
 pub mod catalogue;
+pub mod devices;
+pub mod library;
 pub mod cli;
 pub mod maintenance;
 pub mod maintenance_ui;

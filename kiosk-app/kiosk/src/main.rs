@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use kiosk::cli::{self, Args};
 use kiosk::maintenance::{
-    self, BackOfficeStatus, DeviceStatus, EXIT_LEAVE_KIOSK, EXIT_RESTART, FixtureBackend, Job,
-    MaintenanceBackend, QueueStatus, RecentError, TestOutcome,
+    self, BackOfficeStatus, DeviceStatus, EXIT_LEAVE_KIOSK, EXIT_RESTART, Job, MaintenanceBackend,
+    QueueStatus, RecentError, TestOutcome,
 };
 use kiosk::maintenance_ui::MaintenanceUi;
 use kiosk::ui::App;
@@ -115,47 +115,75 @@ fn run(args: &Args) -> Result<u8, String> {
     kiosk::narrator::attach_espeak(&kiosk, profile.voice);
     let _tick = kiosk.start_timer();
 
-    // The borrow screens. Devices and the library system are not connected to the app yet:
-    // the demo signs in its demo card and lays its demo stack on the pad; a real profile says
-    // the library system cannot be reached.
-    let verifier: kiosk::borrow_ui::Verifier = if args.demo {
-        kiosk::borrow_ui::demo::verifier()
-    } else {
-        Box::new(|_| Err(kiosk_flows::run::SignInError::Offline))
+    // The profile's devices through the supervisor; `sim:` devices (all of them in demo
+    // mode) run their simulators in this process on pseudo-terminals.
+    let (mut devices, problems) =
+        kiosk::devices::Devices::open(&profile, kiosk::devices::demo_stack());
+    for p in &problems {
+        tracing::warn!(target: "kiosk::devices", "{p}");
+    }
+    let queue = open_queue(&profile);
+
+    // The library system: the profile's SIP2 server, or in demo mode the built-in demo server
+    // on a loopback port (kept running while the app runs).
+    let library = kiosk::library::library_config(&profile, args.demo)
+        .map_err(|e| format!("kiosk: library system: {e}"))?;
+    let (sip2, _demo_ils) = match library {
+        Some((config, server)) => (Some(config), server),
+        None => (None, None),
     };
-    let borrow = kiosk::borrow_ui::BorrowUi::attach(&app, &kiosk, verifier);
-    let _demo_stack = args.demo.then(|| {
+    let borrow = {
+        let verifier: kiosk::borrow_ui::Verifier =
+            Box::new(|_| Err(kiosk_flows::run::SignInError::Offline));
+        kiosk::borrow_ui::BorrowUi::attach(&app, &kiosk, verifier)
+    };
+    if profile.kind == kiosk_devices::TerminalKind::LibrarySelfcheck {
+        let worker =
+            kiosk::library::LibraryWorker::start(sip2, devices.rfid.clone(), queue.clone())
+                .map_err(|e| format!("kiosk: cannot start the library worker: {e}"))?;
+        borrow.use_worker(Rc::new(worker));
+    }
+    let _borrow_poll = {
         let timer = slint::Timer::default();
+        let borrow = borrow.clone();
         timer.start(
             slint::TimerMode::Repeated,
-            Duration::from_secs(1),
+            Duration::from_millis(250),
             move || {
-                let empty = borrow.with_flow(|f| f.is_some_and(|f| f.lines().next().is_none()));
-                if empty {
-                    kiosk::borrow_ui::demo::feed(&borrow);
-                }
+                borrow.poll();
             },
         );
         timer
-    });
+    };
+    // A card on the ID-card reader starts a session, and on the sign-in page signs in.
+    let _cards = devices
+        .idcard
+        .clone()
+        .map(|reader| kiosk::devices::watch_cards(reader, &kiosk, &borrow));
 
-    // Demo mode: the documented demo PIN unless the profile sets one, and the demo status.
+    // Demo mode: the documented demo PIN unless the profile sets one.
     let settings = match (&profile.maintenance, args.demo) {
         (Some(s), _) => Some(s.clone()),
         (None, true) => Some(maintenance::demo_settings()),
         (None, false) => None,
     };
-    let inner: Box<dyn MaintenanceBackend> = if args.demo {
-        Box::new(FixtureBackend::demo_for(&profile))
-    } else {
-        // The app does not open its devices through the supervisor yet: the menu lists the
-        // profile's devices as not opened until it does.
-        let backend = maintenance::SupervisorBackend::new(
-            std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new()),
-            &profile,
-        )
-        .probing_back_office(Duration::from_secs(30));
-        match open_queue(&profile) {
+    let inner: Box<dyn MaintenanceBackend> = {
+        let mut backend = maintenance::SupervisorBackend::new(devices.supervisor.clone(), &profile)
+            .probing_back_office(Duration::from_secs(30));
+        for (name, test) in devices.tests() {
+            backend = backend.with_test(name, test);
+        }
+        if let Some(demo) = devices.demo.take() {
+            let actions = demo.actions().iter().map(|a| a.id).collect();
+            let demo = std::sync::Arc::new(std::sync::Mutex::new(demo));
+            backend = backend.with_simulators(
+                actions,
+                std::sync::Arc::new(move |id: &str| {
+                    demo.lock().unwrap_or_else(|p| p.into_inner()).run(id)
+                }),
+            );
+        }
+        match queue {
             Some(queue) => Box::new(backend.with_queue(queue)),
             None => Box::new(backend),
         }

@@ -738,7 +738,18 @@ pub struct SupervisorBackend {
     queue: Option<std::sync::Arc<kiosk_queue::Queue>>,
     queue_cache: std::cell::RefCell<Option<(Instant, Option<QueueStatus>)>>,
     reachability: Option<Probe>,
+    simulators: Option<Simulators>,
 }
+
+/// The demo's simulator actions (`crate::devices::DemoControls`), shown as rows of class
+/// `simulator` whose test button runs the action.
+struct Simulators {
+    actions: Vec<&'static str>,
+    run: SimulatorRunner,
+}
+
+/// Runs one simulator action; the text is a technician's line.
+pub type SimulatorRunner = std::sync::Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
 
 /// Last result of the back-office probe: (reachable, when).
 type ProbeResult = std::sync::Arc<std::sync::Mutex<Option<(bool, Instant)>>>;
@@ -849,7 +860,15 @@ impl SupervisorBackend {
             queue: None,
             queue_cache: std::cell::RefCell::new(None),
             reachability: None,
+            simulators: None,
         }
+    }
+
+    /// Offers the demo's simulator actions (`place-card`, `put-books`, `paper-out`…) as rows
+    /// whose button runs them.
+    pub fn with_simulators(mut self, actions: Vec<&'static str>, run: SimulatorRunner) -> Self {
+        self.simulators = Some(Simulators { actions, run });
+        self
     }
 
     /// Probes the back office's records URL (a TCP connect) every `every`; without it the
@@ -931,6 +950,22 @@ impl MaintenanceBackend for SupervisorBackend {
                     },
                 }
             })
+            .chain(self.simulators.iter().flat_map(|sims| {
+                sims.actions.iter().map(|action| DeviceStatus {
+                    name: (*action).into(),
+                    class: "simulator".into(),
+                    transport: "sim:".into(),
+                    status: "ok".into(),
+                    error_kind: None,
+                    error: None,
+                    operations: 0,
+                    errors: 0,
+                    unplugs: 0,
+                    reopens: 0,
+                    last_event: None,
+                    last_event_age_secs: None,
+                })
+            }))
             .collect()
     }
     fn queue(&self) -> Option<QueueStatus> {
@@ -978,6 +1013,24 @@ impl MaintenanceBackend for SupervisorBackend {
             .collect()
     }
     fn test(&self, device: &str) -> Option<Job<TestOutcome>> {
+        if let Some(sims) = &self.simulators
+            && sims.actions.contains(&device)
+        {
+            let (run, action) = (sims.run.clone(), device.to_string());
+            tracing::info!(target: "kiosk::maintenance", action, "simulator action");
+            return Some(Box::new(move || match run(&action) {
+                Ok(detail) => TestOutcome {
+                    ok: true,
+                    kind: None,
+                    detail,
+                },
+                Err(detail) => TestOutcome {
+                    ok: false,
+                    kind: Some("unsupported".into()),
+                    detail,
+                },
+            }));
+        }
         let test = self.tests.get(device)?.clone();
         Some(Box::new(move || test()))
     }

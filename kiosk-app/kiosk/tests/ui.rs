@@ -823,4 +823,128 @@ fn kiosk_ui_scenarios() {
     lib.press("开始");
     assert!(lib.has("借书") && lib.has("还书") && !lib.has("办事指南"));
     borrow_books_in_chinese_and_elder_mode();
+    borrow_on_simulated_devices_and_the_demo_library();
+}
+
+/// `kiosk --demo` for a library: the pad and the ID-card reader are their simulators on
+/// pseudo-terminals opened through the supervisor, the library system is the built-in SIP2
+/// server, and the borrow screens run on the library worker thread. The maintenance menu's
+/// simulator actions put the books on the pad and the card on the reader.
+fn borrow_on_simulated_devices_and_the_demo_library() {
+    use kiosk::borrow_ui::BorrowUi;
+    use kiosk::devices::{Devices, demo_stack};
+    use kiosk::library::{LibraryWorker, library_config};
+    use kiosk::ui::{Borrow, BorrowScreen};
+    use slint::Model;
+
+    let h = Harness::new("library-selfcheck");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/profiles");
+    let profile = Profile::find("library-selfcheck", &[dir])
+        .unwrap()
+        .simulated();
+    let (devices, problems) = Devices::open(&profile, demo_stack());
+    assert!(problems.is_empty(), "{problems:?}");
+    let demo = devices.demo.as_ref().expect("simulators running");
+    let (config, _server) = library_config(&profile, true).unwrap().unwrap();
+    let worker = LibraryWorker::start(Some(config), devices.rfid.clone(), None).unwrap();
+    let borrow = BorrowUi::attach(
+        &h.app,
+        &h.kiosk,
+        Box::new(|_| panic!("the worker signs patrons in")),
+    );
+    borrow.use_worker(Rc::new(worker));
+    let b = || h.app.global::<Borrow>();
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..1000 {
+            borrow.poll();
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "{what}: never happened; rows {:?}",
+            b().get_rows().iter().collect::<Vec<_>>()
+        );
+    };
+    // The supervisor opened every simulated device.
+    for name in ["rfid", "idcard", "printer"] {
+        let open = devices
+            .supervisor
+            .health()
+            .iter()
+            .any(|d| d.name == name && d.state != kiosk_devices::health::DeviceState::Closed);
+        assert!(open, "{name} not opened");
+    }
+
+    // Card number + password of the demo library (P001 张三 / 1234), checked over SIP2.
+    h.press("开始");
+    h.press("借书");
+    // The keypad is numeric and the demo card number has a letter: type it through the
+    // keypad's callback.
+    for k in ["P", "0", "0", "1"] {
+        b().invoke_key(k.into());
+    }
+    h.press("下一步");
+    for d in "9999".chars() {
+        h.press(&d.to_string());
+    }
+    h.press("登录");
+    until("a wrong password refused", &|| {
+        b().get_error() == "The password is not right. Please try again."
+    });
+    assert!(h.has("密码不正确，请重新输入。"));
+    for d in "1234".chars() {
+        h.press(&d.to_string());
+    }
+    h.press("登录");
+    until("signed in", &|| b().get_screen() == BorrowScreen::Stack);
+    assert!(
+        h.kiosk
+            .with_session(|s| s.data().unwrap().holder_name == "张三")
+    );
+
+    // The demo stack on the pad: eight books lent and secured, B003 (out to another reader)
+    // and B004 (on hold for another) refused with the library's reason.
+    demo.run("put-books").unwrap();
+    until("the stack settled", &|| {
+        b().get_rows().row_count() == 9 && b().get_settled()
+    });
+    let rows: Vec<_> = b().get_rows().iter().collect();
+    let state = |id: &str| {
+        rows.iter()
+            .find(|r| r.item_id == id)
+            .unwrap()
+            .state
+            .to_string()
+    };
+    for id in ["B001", "B002", "B006", "B007", "B008", "B009", "B010"] {
+        assert_eq!(state(id), "done", "{id}: {rows:?}");
+    }
+    assert_eq!(state("B003"), "refused");
+    assert_eq!(state("B004"), "refused");
+    assert!(
+        rows.iter().any(|r| r.title == "三体"),
+        "titles from the tags"
+    );
+    let pad = demo.pad().unwrap();
+    for tag in pad.tags() {
+        let lent = !matches!(tag.uid.0[7], 3 | 4);
+        assert_eq!(tag.afi, if lent { 0xC2 } else { 0x07 }, "tag {:?}", tag.uid);
+    }
+    h.press("结束");
+    assert_eq!(b().get_screen(), BorrowScreen::Receipt);
+    h.kiosk.input(kiosk::Input::Finish);
+    assert_eq!(h.state().get_page(), Page::Attract);
+    demo.run("clear-pad").unwrap();
+
+    // The resident ID card on the reader starts a session and signs in (the demo library
+    // registers the card's number as a patron).
+    kiosk::devices::card_placed(&h.kiosk, &borrow, "110101199001010015");
+    until("signed in by ID card", &|| {
+        b().get_screen() == BorrowScreen::Stack
+    });
+    assert!(h.kiosk.with_session(|s| s.is_active()));
+    h.kiosk.input(kiosk::Input::Finish);
+    assert_eq!(b().get_screen(), BorrowScreen::Closed);
 }

@@ -1,0 +1,570 @@
+//! The terminal's devices, opened through the [`Supervisor`] from the profile (devices.md §5):
+//! the RFID pad, the ID-card reader and the receipt printer, each reopened by the supervisor
+//! after an unplug. A device whose transport is `sim:` (every device in demo mode) gets its
+//! simulator started in this process on a pseudo-terminal, speaking the device's real protocol,
+//! and the maintenance menu drives the simulators ([`DemoControls`]): place or take the ID
+//! card, put the demo stack on the pad or clear it, run out of paper.
+//!
+//! Devices the app does not use yet (scanner, fingerprint, camera) stay "not opened" in the
+//! menu.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kiosk_devices::idcard::{SamOptions, SamReader};
+use kiosk_devices::printer::EscPosPrinter;
+use kiosk_devices::profile::{DeviceEntry, Profile};
+use kiosk_devices::rfid::{HfReader, RfidOptions};
+use kiosk_devices::supervisor::{Supervised, Supervisor};
+use kiosk_devices::{DeviceClass, IdCardReader, ReceiptPrinter, RfidReader};
+use kiosk_rfid::ReaderKind;
+use kiosk_sim::SerialSim;
+use kiosk_sim::idcard::{IdCardScenario, IdCardSim, IdCardSimHandle, ScenarioCard};
+use kiosk_sim::printer::{PrinterSim, PrinterSimOptions, StatePatch};
+use kiosk_sim::rfid::{RfidPad, RfidPadSim, SimTag};
+use kiosk_transport::TransportSpec;
+
+/// The profile's devices as the app uses them.
+pub struct Devices {
+    pub supervisor: Arc<Supervisor>,
+    pub rfid: Option<Supervised<dyn RfidReader>>,
+    pub idcard: Option<Supervised<dyn IdCardReader>>,
+    pub printer: Option<Supervised<dyn ReceiptPrinter>>,
+    /// The simulators behind `sim:` devices (kept running while the app runs).
+    pub demo: Option<DemoControls>,
+}
+
+/// Why a device of the profile could not be set up (the device is then left out and the
+/// menu shows it as not opened).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("device {name}: transport {transport:?}: {reason}")]
+    Transport {
+        name: String,
+        transport: String,
+        reason: String,
+    },
+    #[error("device {name}: its simulator did not start: {reason}")]
+    Simulator { name: String, reason: String },
+}
+
+/// The running simulators of a demo and what the maintenance menu can do with them.
+pub struct DemoControls {
+    pad: Option<RfidPad>,
+    idcard: Option<IdCardSimHandle>,
+    printer: Option<PrinterSim>,
+    /// The books `put-books` lays on the pad.
+    stack: Vec<SimTag>,
+    _serial: Vec<SerialSim>,
+}
+
+/// One action of the menu's "simulators" section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimAction {
+    /// Machine name (`place-card`…), passed back to [`DemoControls::run`].
+    pub id: &'static str,
+    /// English label, translated in `ui/maintenance.slint`.
+    pub label: &'static str,
+}
+
+/// Every simulator action, in menu order.
+pub const SIM_ACTIONS: [SimAction; 6] = [
+    SimAction {
+        id: "place-card",
+        label: "Place the demo ID card",
+    },
+    SimAction {
+        id: "remove-card",
+        label: "Take the ID card away",
+    },
+    SimAction {
+        id: "put-books",
+        label: "Put the demo books on the pad",
+    },
+    SimAction {
+        id: "clear-pad",
+        label: "Clear the pad",
+    },
+    SimAction {
+        id: "paper-out",
+        label: "Printer out of paper",
+    },
+    SimAction {
+        id: "paper-in",
+        label: "Printer paper loaded",
+    },
+];
+
+impl DemoControls {
+    /// The actions the running simulators offer.
+    pub fn actions(&self) -> Vec<SimAction> {
+        SIM_ACTIONS
+            .iter()
+            .copied()
+            .filter(|a| match a.id {
+                "place-card" | "remove-card" => self.idcard.is_some(),
+                "put-books" | "clear-pad" => self.pad.is_some(),
+                _ => self.printer.is_some(),
+            })
+            .collect()
+    }
+
+    /// Runs action `id`; the result is a technician's line (no personal data).
+    pub fn run(&self, id: &str) -> Result<String, String> {
+        let missing = || format!("{id}: that simulator is not running");
+        match id {
+            "place-card" => {
+                let card = ScenarioCard::zhang_san()
+                    .to_card()
+                    .map_err(|e| e.to_string())?;
+                self.idcard.as_ref().ok_or_else(missing)?.place(card);
+                Ok("demo ID card placed on the reader".into())
+            }
+            "remove-card" => {
+                self.idcard.as_ref().ok_or_else(missing)?.remove();
+                Ok("ID card taken away".into())
+            }
+            "put-books" => {
+                let pad = self.pad.as_ref().ok_or_else(missing)?;
+                for tag in &self.stack {
+                    pad.remove(tag.uid);
+                    pad.add(tag.clone());
+                }
+                Ok(format!("{} books on the pad", self.stack.len()))
+            }
+            "clear-pad" => {
+                let pad = self.pad.as_ref().ok_or_else(missing)?;
+                let n = pad.tags().len();
+                for tag in pad.tags() {
+                    pad.remove(tag.uid);
+                }
+                Ok(format!("{n} tags taken off the pad"))
+            }
+            "paper-out" | "paper-in" => {
+                let printer = self.printer.as_ref().ok_or_else(missing)?;
+                let paper = if id == "paper-out" {
+                    kiosk_escpos::PaperLevel::Out
+                } else {
+                    kiosk_escpos::PaperLevel::Ok
+                };
+                printer.set_state(&StatePatch {
+                    paper: Some(paper),
+                    ..StatePatch::default()
+                });
+                Ok(format!("printer paper: {paper:?}"))
+            }
+            _ => Err(format!("{id}: no such simulator action")),
+        }
+    }
+
+    /// The simulated pad (tests look at the tags' AFI).
+    pub fn pad(&self) -> Option<&RfidPad> {
+        self.pad.as_ref()
+    }
+
+    /// The simulated printer (tests read what it printed).
+    pub fn printer(&self) -> Option<&PrinterSim> {
+        self.printer.as_ref()
+    }
+}
+
+fn spec_of(name: &str, entry: &DeviceEntry) -> Result<TransportSpec, SetupError> {
+    entry.spec().map_err(|e| SetupError::Transport {
+        name: name.into(),
+        transport: entry.transport.clone(),
+        reason: e.to_string(),
+    })
+}
+
+fn is_sim(entry: &DeviceEntry) -> bool {
+    entry.transport.trim() == "sim:"
+}
+
+fn sim_failed(name: &str, e: impl std::fmt::Display) -> SetupError {
+    SetupError::Simulator {
+        name: name.into(),
+        reason: e.to_string(),
+    }
+}
+
+impl Devices {
+    /// Opens the profile's `rfid`, `idcard` and `printer` devices through a started
+    /// supervisor; `demo_stack` is what the menu's "put books" lays on a simulated pad.
+    /// A device that cannot be set up is left out and reported in the returned list.
+    pub fn open(profile: &Profile, demo_stack: Vec<SimTag>) -> (Devices, Vec<SetupError>) {
+        let mut supervisor = Supervisor::new();
+        let mut problems = Vec::new();
+        let mut demo = DemoControls {
+            pad: None,
+            idcard: None,
+            printer: None,
+            stack: demo_stack,
+            _serial: Vec::new(),
+        };
+
+        let rfid = profile.devices.get("rfid").and_then(|entry| {
+            let kind: ReaderKind = entry
+                .protocol
+                .as_deref()
+                .unwrap_or("feig")
+                .parse()
+                .unwrap_or(ReaderKind::Feig);
+            let spec = if is_sim(entry) {
+                let pad = RfidPad::new(Vec::new());
+                match SerialSim::start(RfidPadSim::new(kind, pad.clone()), None) {
+                    Ok(sim) => {
+                        let spec = TransportSpec::Serial {
+                            path: sim.path().display().to_string(),
+                            baud: kind.protocol().serial().baud,
+                        };
+                        demo.pad = Some(pad);
+                        demo._serial.push(sim);
+                        spec
+                    }
+                    Err(e) => {
+                        problems.push(sim_failed("rfid", e));
+                        return None;
+                    }
+                }
+            } else {
+                match spec_of("rfid", entry) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(e);
+                        return None;
+                    }
+                }
+            };
+            let opts = RfidOptions {
+                afi: afi_config(profile),
+                ..RfidOptions::default()
+            };
+            Some(supervisor.add(
+                "rfid",
+                DeviceClass::RfidReader,
+                &entry.transport,
+                HfReader::opener(spec, kind, opts),
+            ))
+        });
+
+        let idcard = profile.devices.get("idcard").and_then(|entry| {
+            let spec = if is_sim(entry) {
+                let scenario = IdCardScenario {
+                    card: None,
+                    ..IdCardScenario::demo()
+                };
+                let started = IdCardSim::new(&scenario)
+                    .map_err(|e| e.to_string())
+                    .and_then(|sim| {
+                        let handle = sim.handle();
+                        SerialSim::start(sim, None)
+                            .map(|s| (s, handle))
+                            .map_err(|e| e.to_string())
+                    });
+                match started {
+                    Ok((sim, handle)) => {
+                        let spec = TransportSpec::Serial {
+                            path: sim.path().display().to_string(),
+                            baud: 115_200,
+                        };
+                        demo.idcard = Some(handle);
+                        demo._serial.push(sim);
+                        spec
+                    }
+                    Err(e) => {
+                        problems.push(sim_failed("idcard", e));
+                        return None;
+                    }
+                }
+            } else {
+                match spec_of("idcard", entry) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(e);
+                        return None;
+                    }
+                }
+            };
+            Some(supervisor.add(
+                "idcard",
+                DeviceClass::IdCardReader,
+                &entry.transport,
+                SamReader::opener(spec, SamOptions::default()),
+            ))
+        });
+
+        let printer = profile.devices.get("printer").and_then(|entry| {
+            let spec = if is_sim(entry) {
+                let opts = PrinterSimOptions {
+                    pty: true,
+                    ..PrinterSimOptions::default()
+                };
+                match PrinterSim::start(opts) {
+                    Ok(sim) => {
+                        let Some(path) = sim.pty_path().map(|p| p.display().to_string()) else {
+                            problems.push(sim_failed("printer", "no pseudo-terminal"));
+                            return None;
+                        };
+                        demo.printer = Some(sim);
+                        TransportSpec::Serial {
+                            path,
+                            baud: 115_200,
+                        }
+                    }
+                    Err(e) => {
+                        problems.push(sim_failed("printer", e));
+                        return None;
+                    }
+                }
+            } else {
+                match spec_of("printer", entry) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(e);
+                        return None;
+                    }
+                }
+            };
+            let opener: kiosk_devices::supervisor::Opener<dyn ReceiptPrinter> =
+                Box::new(move || {
+                    EscPosPrinter::open(&spec)
+                        .map(|p| Box::new(p) as Box<dyn ReceiptPrinter>)
+                        .map_err(|e| kiosk_devices::health::DeviceFault::from_error(&e))
+                });
+            Some(supervisor.add(
+                "printer",
+                DeviceClass::ReceiptPrinter,
+                &entry.transport,
+                opener,
+            ))
+        });
+
+        supervisor.reopen_interval = Duration::from_secs(1);
+        supervisor.probe_interval = Duration::from_secs(2);
+        supervisor.start();
+        for p in &problems {
+            tracing::warn!(target: "kiosk::devices", "{p}");
+        }
+        let has_sims = demo.pad.is_some() || demo.idcard.is_some() || demo.printer.is_some();
+        (
+            Devices {
+                supervisor: Arc::new(supervisor),
+                rfid,
+                idcard,
+                printer,
+                demo: has_sims.then_some(demo),
+            },
+            problems,
+        )
+    }
+}
+
+/// The profile's AFI values (hex, `[library] afi_in/afi_out`), the driver's defaults when a
+/// value does not parse.
+fn afi_config(profile: &Profile) -> kiosk_rfid::AfiConfig {
+    let mut afi = kiosk_rfid::AfiConfig::default();
+    if let Some(lib) = &profile.library {
+        if let Ok(v) = u8::from_str_radix(lib.afi_in.trim(), 16) {
+            afi.in_stock = v;
+        }
+        if let Ok(v) = u8::from_str_radix(lib.afi_out.trim(), 16) {
+            afi.on_loan = v;
+        }
+    }
+    afi
+}
+
+/// The stack the demo's "put books" lays on the pad: books of the built-in demo library
+/// (fixtures/sip2/library.json) with their titles on the tags, both ISO 28560 data models, a
+/// two-part set, one book out to another patron (B003) and one on hold for another (B004).
+pub fn demo_stack() -> Vec<SimTag> {
+    use kiosk_rfid::tagdata::{DataElement, LibraryData, SetInfo, TypeOfUsage};
+    use kiosk_rfid::{DataModel, Uid};
+    let books: [(&str, &str, (u8, u8)); 10] = [
+        ("B001", "三体", (1, 1)),
+        ("B002", "活着", (1, 1)),
+        ("B003", "Dune", (1, 1)),
+        ("B004", "红楼梦", (1, 1)),
+        ("B006", "围城", (1, 1)),
+        ("B007", "Le Petit Prince", (1, 1)),
+        ("B008", "平凡的世界", (1, 2)),
+        ("B008", "平凡的世界", (2, 2)),
+        ("B009", "Brave New World", (1, 1)),
+        ("B010", "Cien años de soledad", (1, 1)),
+    ];
+    books
+        .iter()
+        .zip(1u8..)
+        .map(|(&(item, title, (part, total)), n)| {
+            let uid = Uid([0xE0, 0x04, 0x01, 0x50, 0x00, 0x00, 0x0D, n]);
+            let data = LibraryData {
+                primary_item_id: item.into(),
+                owner_institution: Some(kiosk_sip2::demo::DEMO_INSTITUTION.into()),
+                set_info: Some(SetInfo { part, total }),
+                type_of_usage: Some(TypeOfUsage { main: 1, sub: 0 }),
+                other: vec![DataElement::title(title)],
+            };
+            let model = if n % 2 == 0 {
+                DataModel::Iso28560_2
+            } else {
+                DataModel::Iso28560_3
+            };
+            SimTag::item(uid, model, &data, 0x07).unwrap_or_else(|_| SimTag::blank(uid))
+        })
+        .collect()
+}
+
+impl Devices {
+    /// The menu's test of each opened device: an inventory of the pad, a card read, a printer
+    /// status. Results never name a person or a card.
+    pub fn tests(&self) -> Vec<(&'static str, crate::maintenance::DeviceTest)> {
+        use crate::maintenance::TestOutcome;
+        fn outcome(r: Result<String, kiosk_devices::health::DeviceFault>) -> TestOutcome {
+            match r {
+                Ok(detail) => TestOutcome {
+                    ok: true,
+                    kind: None,
+                    detail,
+                },
+                Err(fault) => TestOutcome {
+                    ok: false,
+                    kind: Some(fault.kind.as_str().into()),
+                    detail: fault.message,
+                },
+            }
+        }
+        let mut tests: Vec<(&'static str, crate::maintenance::DeviceTest)> = Vec::new();
+        if let Some(rfid) = self.rfid.clone() {
+            tests.push((
+                "rfid",
+                Arc::new(move || {
+                    outcome(
+                        rfid.with(|r| r.inventory())
+                            .map(|tags| format!("{} tags in the field", tags.len())),
+                    )
+                }),
+            ));
+        }
+        if let Some(idcard) = self.idcard.clone() {
+            tests.push((
+                "idcard",
+                Arc::new(move || {
+                    outcome(idcard.with(|r| {
+                        // The card's text is dropped at once: the test only says it read.
+                        r.read_card(false).map(|card| match card {
+                            Some(_) => "card read OK".to_string(),
+                            None => "reader answers; no card on it".to_string(),
+                        })
+                    }))
+                }),
+            ));
+        }
+        if let Some(printer) = self.printer.clone() {
+            tests.push((
+                "printer",
+                Arc::new(move || {
+                    outcome(printer.with(|p| p.status()).map(|s| {
+                        format!(
+                            "online {}, cover {}, paper {:?}",
+                            s.online,
+                            if s.cover_open { "open" } else { "closed" },
+                            s.paper
+                        )
+                    }))
+                }),
+            ));
+        }
+        tests
+    }
+}
+
+/// Polls the ID-card reader on a thread of its own (GA/T 467 timing, `CardPoller`). Keeps
+/// running while the returned timer lives.
+pub struct CardWatch {
+    _timer: slint::Timer,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for CardWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A card placed on the reader starts a session (attract screen) and, on a library terminal,
+/// signs the patron in with the card's ID number (`IdCardRule` of the sign-in settings). Only
+/// the ID number crosses to the UI thread, in a buffer wiped after use; the rest of the card is
+/// dropped on the polling thread.
+pub fn watch_cards(
+    reader: Supervised<dyn IdCardReader>,
+    kiosk: &crate::Kiosk,
+    borrow: &crate::borrow_ui::BorrowUi,
+) -> CardWatch {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (tx, rx) = std::sync::mpsc::channel::<zeroize::Zeroizing<String>>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("idcard-poll".into())
+        .spawn(move || {
+            let mut poller = kiosk_devices::CardPoller::new(Duration::from_millis(500));
+            while !s.load(Ordering::Relaxed) {
+                if !reader.is_open() {
+                    std::thread::sleep(Duration::from_millis(500));
+                    continue;
+                }
+                match reader.with(|r| poller.poll(r, false)) {
+                    Ok(Some(card)) => {
+                        let number = zeroize::Zeroizing::new(card.number.clone());
+                        drop(card);
+                        if tx.send(number).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(fault) => {
+                        tracing::debug!(target: "kiosk::devices", kind = fault.kind.as_str(), "ID card poll");
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(target: "kiosk::devices", "cannot start the ID card poll: {e}");
+    }
+    let timer = slint::Timer::default();
+    let (kiosk, borrow) = (kiosk.clone(), borrow.clone());
+    timer.start(
+        slint::TimerMode::Repeated,
+        Duration::from_millis(200),
+        move || {
+            while let Ok(number) = rx.try_recv() {
+                card_placed(&kiosk, &borrow, &number);
+            }
+        },
+    );
+    CardWatch {
+        _timer: timer,
+        stop,
+    }
+}
+
+/// What a card on the reader does: start a session; on the borrow sign-in page (opened for
+/// it on a library terminal) sign in with it.
+pub fn card_placed(kiosk: &crate::Kiosk, borrow: &crate::borrow_ui::BorrowUi, id_number: &str) {
+    use crate::session::{Input, Trigger};
+    tracing::info!(target: "kiosk::devices", "ID card placed");
+    if !kiosk.with_session(|s| s.is_active()) {
+        kiosk.input(Input::Start(Trigger::Card));
+    }
+    if !borrow.has_worker() {
+        return;
+    }
+    if borrow.screen() == crate::ui::BorrowScreen::Closed {
+        borrow.open();
+    }
+    let credential = kiosk_flows::signin::Credential::IdCard {
+        id_number: id_number.to_string(),
+    };
+    borrow.sign_in(&credential, 0);
+}

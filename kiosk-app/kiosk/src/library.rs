@@ -1,0 +1,281 @@
+//! The library system and the RFID pad, on a worker thread of their own: the borrow screens
+//! never wait for a SIP2 round trip or a tag write on the UI thread (ARCHITECTURE "The
+//! session"). The UI sends [`Job`]s; the worker answers with [`Done`]s on a channel the UI
+//! drains from its timer ([`LibraryWorker::try_done`]).
+//!
+//! The worker connects to the SIP2 server when it first needs it and again after a failed
+//! connect; while the library system cannot be reached, the flows get `IlsOutcome::Offline`
+//! and the profile's offline policy decides (records go to the signed queue when one is open).
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use kiosk_devices::RfidReader;
+use kiosk_devices::supervisor::Supervised;
+use kiosk_flows::run::{
+    Library, OfflineStore, Patron, Peers, QueueOffline, SignInError, Sip2Library,
+};
+use kiosk_flows::signin::PatronLookup;
+use kiosk_flows::{BorrowFlow, Checkin, IlsOutcome, Loan, OfflineKind, OfflineLedger};
+use kiosk_sip2::{Client, Settings, TcpConnector};
+
+/// Where the library system is and how to talk to it.
+#[derive(Clone)]
+pub struct Sip2Config {
+    /// `HOST:PORT`.
+    pub addr: String,
+    pub settings: Settings,
+}
+
+/// Work for the worker.
+pub enum Job {
+    /// SIP2 63: is this a patron, with this PIN?
+    SignIn(PatronLookup),
+    /// One round of the borrow flow: inventory the pad, ask the library, secure the tags.
+    Borrow { flow: BorrowFlow, patron: Patron },
+}
+
+/// What the worker finished.
+pub enum Done {
+    SignedIn(Result<Patron, SignInError>),
+    /// The flow after the round; `error` says why the round stopped early (the pad is gone).
+    Borrow {
+        flow: BorrowFlow,
+        error: Option<String>,
+    },
+}
+
+/// The handle the UI keeps.
+pub struct LibraryWorker {
+    jobs: Sender<Job>,
+    done: Receiver<Done>,
+}
+
+/// Wait this long after a failed connect before trying again.
+const RECONNECT_AFTER: Duration = Duration::from_secs(5);
+
+struct Worker {
+    sip2: Option<Sip2Config>,
+    library: Option<Sip2Library<TcpConnector>>,
+    last_failed_connect: Option<Instant>,
+    pad: Option<Supervised<dyn RfidReader>>,
+    queue: Option<Arc<kiosk_queue::Queue>>,
+    ledger: OfflineLedger,
+}
+
+/// The library system as the flows see it: the SIP2 client when connected, "offline"
+/// otherwise.
+struct Connected<'a>(Option<&'a mut Sip2Library<TcpConnector>>);
+
+impl Library for Connected<'_> {
+    fn check_out(&mut self, patron: &Patron, item: &str) -> IlsOutcome<Loan> {
+        match self.0.as_mut() {
+            Some(lib) => lib.check_out(patron, item),
+            None => IlsOutcome::Offline,
+        }
+    }
+    fn check_in(&mut self, item: &str) -> IlsOutcome<Checkin> {
+        match self.0.as_mut() {
+            Some(lib) => lib.check_in(item),
+            None => IlsOutcome::Offline,
+        }
+    }
+}
+
+/// No offline queue on this terminal: nothing can be recorded.
+struct NoQueue;
+
+impl OfflineStore for NoQueue {
+    fn record(
+        &mut self,
+        _: OfflineKind,
+        _: Option<&Patron>,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<(), String> {
+        Err("this terminal has no offline queue".into())
+    }
+}
+
+impl Worker {
+    fn library(&mut self) -> Option<&mut Sip2Library<TcpConnector>> {
+        if self.library.is_none() {
+            let config = self.sip2.as_ref()?;
+            if self
+                .last_failed_connect
+                .is_some_and(|at| at.elapsed() < RECONNECT_AFTER)
+            {
+                return None;
+            }
+            match Client::connect(
+                TcpConnector::new(config.addr.clone()),
+                config.settings.clone(),
+            ) {
+                Ok(client) => {
+                    tracing::info!(target: "kiosk::library", addr = %config.addr, "library system connected");
+                    self.library = Some(Sip2Library::new(client));
+                    self.last_failed_connect = None;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "kiosk::library", addr = %config.addr, "library system not reached: {e}");
+                    self.last_failed_connect = Some(Instant::now());
+                }
+            }
+        }
+        self.library.as_mut()
+    }
+
+    fn run(&mut self, job: Job) -> Done {
+        match job {
+            Job::SignIn(lookup) => {
+                let result = match self.library() {
+                    Some(lib) => lib.sign_in(&lookup.patron_id, lookup.pin.as_deref()),
+                    None => Err(SignInError::Offline),
+                };
+                if matches!(result, Err(SignInError::Offline)) {
+                    // Connect afresh next time.
+                    self.library = None;
+                }
+                Done::SignedIn(result)
+            }
+            Job::Borrow { mut flow, patron } => {
+                let Some(pad) = self.pad.clone() else {
+                    return Done::Borrow {
+                        flow,
+                        error: Some("this terminal has no RFID pad".into()),
+                    };
+                };
+                // Connect (or not) before the round, so the round itself does not wait.
+                let _ = self.library();
+                let Worker {
+                    library,
+                    queue,
+                    ledger,
+                    ..
+                } = self;
+                let mut lib = Connected(library.as_mut());
+                let mut queued;
+                let mut none = NoQueue;
+                let offline: &mut dyn OfflineStore = match queue.as_deref() {
+                    Some(queue) => {
+                        queued = QueueOffline { queue };
+                        &mut queued
+                    }
+                    None => &mut none,
+                };
+                let result = pad.with(|reader| {
+                    let mut peers = Peers {
+                        pad: reader,
+                        library: &mut lib,
+                        offline,
+                        ledger,
+                    };
+                    kiosk_flows::run::round(&mut flow, Some(&patron), &mut peers)
+                });
+                Done::Borrow {
+                    flow,
+                    error: result.err().map(|fault| fault.to_string()),
+                }
+            }
+        }
+    }
+}
+
+impl LibraryWorker {
+    /// Starts the worker thread. Without `sip2` every sign-in says the library system cannot
+    /// be reached.
+    pub fn start(
+        sip2: Option<Sip2Config>,
+        pad: Option<Supervised<dyn RfidReader>>,
+        queue: Option<Arc<kiosk_queue::Queue>>,
+    ) -> std::io::Result<LibraryWorker> {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel();
+        let mut worker = Worker {
+            sip2,
+            library: None,
+            last_failed_connect: None,
+            pad,
+            queue,
+            ledger: OfflineLedger::default(),
+        };
+        std::thread::Builder::new()
+            .name("library".into())
+            .spawn(move || {
+                while let Ok(job) = job_rx.recv() {
+                    if done_tx.send(worker.run(job)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(LibraryWorker { jobs, done })
+    }
+
+    /// Queues `job`; false when the worker has stopped.
+    pub fn send(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+
+    /// The next finished job, if any (never waits).
+    pub fn try_done(&self) -> Option<Done> {
+        self.done.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next finished job (tests).
+    pub fn wait_done(&self, timeout: Duration) -> Option<Done> {
+        self.done.recv_timeout(timeout).ok()
+    }
+}
+
+/// The profile's library system (`[library] sip2 = "HOST:PORT"`), or in demo mode (or with
+/// `sip2 = "embedded"`) the built-in demo SIP2 server started on a loopback port, returned so
+/// the caller keeps it running. `None`: the profile names no library system.
+pub fn library_config(
+    profile: &kiosk_devices::Profile,
+    demo: bool,
+) -> Result<Option<(Sip2Config, Option<kiosk_sip2::server::DemoServer>)>, String> {
+    let Some(lib) = &profile.library else {
+        return Ok(None);
+    };
+    let charset = lib
+        .charset
+        .parse()
+        .map_err(|e| format!("[library] charset {:?}: {e}", lib.charset))?;
+    let mut settings = Settings {
+        charset,
+        institution_id: lib.institution.clone(),
+        location: (!lib.location.is_empty()).then(|| lib.location.clone()),
+        ..Settings::default()
+    };
+    let embedded = demo || lib.sip2.as_deref() == Some("embedded");
+    if embedded {
+        let server = kiosk_sip2::server::DemoServer::start(
+            "127.0.0.1:0".parse().expect("a loopback address"),
+            kiosk_sip2::demo::DemoLibrary::builtin(),
+        )
+        .map_err(|e| format!("the built-in demo SIP2 server did not start: {e}"))?;
+        settings.institution_id = kiosk_sip2::demo::DEMO_INSTITUTION.into();
+        settings.location = Some(kiosk_sip2::demo::DEMO_LOCATION.into());
+        settings.login_user = kiosk_sip2::demo::DEMO_USER.into();
+        settings.login_password = kiosk_sip2::demo::DEMO_PASSWORD.into();
+        settings.charset = kiosk_sip2::Charset::Utf8;
+        settings.timeout_ms = 3_000;
+        tracing::info!(target: "kiosk::library", addr = %server.addr(), "built-in demo SIP2 server");
+        let config = Sip2Config {
+            addr: server.addr().to_string(),
+            settings,
+        };
+        return Ok(Some((config, Some(server))));
+    }
+    match &lib.sip2 {
+        Some(addr) => Ok(Some((
+            Sip2Config {
+                addr: addr.clone(),
+                settings,
+            },
+            None,
+        ))),
+        None => Ok(None),
+    }
+}
