@@ -154,7 +154,12 @@ struct State {
     /// Generations of the jobs sent and not answered yet, oldest first (the worker answers
     /// in order).
     pending: std::collections::VecDeque<(u64, JobKind)>,
+    /// Makes the receipt the patron chose (`print`, `phone`, `none`) from the settled flow.
+    receipt: Option<ReceiptHook>,
 }
+
+/// See [`BorrowUi::on_receipt`].
+pub type ReceiptHook = Rc<dyn Fn(&BorrowFlow, &str, crate::session::Language)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JobKind {
@@ -210,6 +215,7 @@ impl BorrowUi {
                 patron: None,
                 generation: 0,
                 pending: Default::default(),
+                receipt: None,
             })),
         };
         let b = app.global::<Borrow>();
@@ -321,6 +327,12 @@ impl BorrowUi {
     /// feed are no longer used. [`BorrowUi::poll`] must then be called often (the app's timer).
     pub fn use_worker(&self, worker: Rc<LibraryWorker>) {
         self.state.borrow_mut().worker = Some(worker);
+    }
+
+    /// Called with the settled flow when the patron picks a receipt, before the session ends
+    /// (and wipes the flow).
+    pub fn on_receipt(&self, hook: impl Fn(&BorrowFlow, &str, crate::session::Language) + 'static) {
+        self.state.borrow_mut().receipt = Some(Rc::new(hook));
     }
 
     /// Whether a library worker runs the sign-ins and the pad.
@@ -546,6 +558,13 @@ impl BorrowUi {
         }
         tracing::info!(target: "kiosk::borrow", receipt = choice, "borrowing finished");
         self.state.borrow_mut().last_receipt = Some(choice.to_string());
+        let hook = self.state.borrow().receipt.clone();
+        if let Some(hook) = hook {
+            let language = self.kiosk.with_session(|s| s.language());
+            if let Some(flow) = self.state.borrow().flow.as_ref() {
+                hook(flow, choice, language);
+            }
+        }
         // The session's end hook forgets the flow and closes the screens.
         self.kiosk.input(Input::Finish);
     }

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod maintenance;
 pub mod maintenance_ui;
 pub mod narrator;
+pub mod receipts;
 pub mod services;
 pub mod session;
 

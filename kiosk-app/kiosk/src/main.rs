@@ -143,6 +143,18 @@ fn run(args: &Args) -> Result<u8, String> {
                 .map_err(|e| format!("kiosk: cannot start the library worker: {e}"))?;
         borrow.use_worker(Rc::new(worker));
     }
+    if let Some(printer) = devices.printer.clone() {
+        let (library, terminal) = (profile.display_name.clone(), profile.terminal_id.clone());
+        borrow.on_receipt(move |flow, choice, language| {
+            if choice != "print" {
+                return;
+            }
+            match kiosk::receipts::borrow_receipt(flow, language, &library, &terminal) {
+                Ok(receipt) => kiosk::receipts::print_in_background(printer.clone(), receipt),
+                Err(e) => tracing::error!(target: "kiosk::receipt", "no receipt: {e}"),
+            }
+        });
+    }
     let _borrow_poll = {
         let timer = slint::Timer::default();
         let borrow = borrow.clone();

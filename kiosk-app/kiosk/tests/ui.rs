@@ -853,6 +853,14 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
         Box::new(|_| panic!("the worker signs patrons in")),
     );
     borrow.use_worker(Rc::new(worker));
+    let printer = devices.printer.clone().unwrap();
+    borrow.on_receipt(move |flow, choice, language| {
+        assert_eq!(choice, "print");
+        let receipt =
+            kiosk::receipts::borrow_receipt(flow, language, "演示图书馆", "lib-selfcheck-01")
+                .unwrap();
+        kiosk::receipts::print_in_background(printer.clone(), receipt);
+    });
     let b = || h.app.global::<Borrow>();
     let until = |what: &str, done: &dyn Fn() -> bool| {
         for _ in 0..1000 {
@@ -934,8 +942,20 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
     }
     h.press("结束");
     assert_eq!(b().get_screen(), BorrowScreen::Receipt);
-    h.kiosk.input(kiosk::Input::Finish);
+    // A paper receipt: its ESC/POS bytes, decoded by the printer simulator, in Chinese.
+    h.press("打印凭条");
     assert_eq!(h.state().get_page(), Page::Attract);
+    let printed = demo
+        .printer()
+        .unwrap()
+        .wait_for_receipts(1, Duration::from_secs(10));
+    assert_eq!(printed.len(), 1, "one receipt printed");
+    let text = printed[0].text_lines().join("\n");
+    assert!(text.contains("借书凭条") && text.contains("三体"), "{text}");
+    assert!(
+        !text.contains("P001"),
+        "the patron's number is masked: {text}"
+    );
     demo.run("clear-pad").unwrap();
 
     // The resident ID card on the reader starts a session and signs in (the demo library
