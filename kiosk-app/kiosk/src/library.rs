@@ -62,7 +62,25 @@ struct Worker {
     pad: Option<Supervised<dyn RfidReader>>,
     queue: Option<Arc<kiosk_queue::Queue>>,
     ledger: OfflineLedger,
+    /// Where the replay of offline transactions keeps its progress (beside the queue).
+    replay_store: Option<std::path::PathBuf>,
+    replay: Arc<std::sync::Mutex<ReplayReport>>,
+    last_replay: Option<Instant>,
 }
+
+/// What the last replay of offline transactions did, for the maintenance menu.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Offline transactions the library system accepted since the app started.
+    pub replayed: u64,
+    /// Transactions it refused, kept for staff (`kioskctl library failures`).
+    pub failed_for_staff: u64,
+    /// Why the last round stopped early, or could not run.
+    pub last_problem: Option<String>,
+}
+
+/// A connected worker replays pending offline transactions at most this often.
+const REPLAY_EVERY: Duration = Duration::from_secs(30);
 
 /// The library system as the flows see it: the SIP2 client when connected, "offline"
 /// otherwise.
@@ -123,7 +141,52 @@ impl Worker {
                 }
             }
         }
+        self.replay_pending();
         self.library.as_mut()
+    }
+
+    /// Sends the queue's offline transactions to the library system with their original
+    /// dates (kiosk_flows::replay), once connected; when every pending one was sent, the
+    /// offline loan counts start again from zero.
+    fn replay_pending(&mut self) {
+        let (Some(queue), Some(path), Some(lib)) = (
+            self.queue.as_ref(),
+            self.replay_store.as_ref(),
+            self.library.as_mut(),
+        ) else {
+            return;
+        };
+        if self
+            .last_replay
+            .is_some_and(|at| at.elapsed() < REPLAY_EVERY)
+        {
+            return;
+        }
+        self.last_replay = Some(Instant::now());
+        let result = kiosk_flows::replay::ReplayStore::open(path).and_then(|store| {
+            kiosk_flows::replay::Replayer::new(queue, store).round(&mut lib.client)
+        });
+        let mut report = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(round) => {
+                report.replayed += round.done.len() as u64;
+                report.failed_for_staff += round.failed.len() as u64;
+                if round.sent() > 0 {
+                    tracing::info!(target: "kiosk::library", replayed = round.done.len(), kept_for_staff = round.failed.len(), "offline transactions replayed");
+                }
+                match round.stopped {
+                    None => {
+                        report.last_problem = None;
+                        self.ledger.clear();
+                    }
+                    Some(stop) => report.last_problem = Some(format!("{stop:?}")),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target: "kiosk::library", "replay: {e}");
+                report.last_problem = Some(e.to_string());
+            }
+        }
     }
 
     fn run(&mut self, job: Job) -> Done {
@@ -190,22 +253,69 @@ impl LibraryWorker {
         pad: Option<Supervised<dyn RfidReader>>,
         queue: Option<Arc<kiosk_queue::Queue>>,
     ) -> std::io::Result<LibraryWorker> {
-        let (jobs, job_rx) = mpsc::channel::<Job>();
-        let (done_tx, done) = mpsc::channel();
-        let mut worker = Worker {
+        let worker = Worker {
             sip2,
             library: None,
             last_failed_connect: None,
             pad,
             queue,
             ledger: OfflineLedger::default(),
+            replay_store: None,
+            replay: Default::default(),
+            last_replay: None,
         };
+        Self::spawn(worker)
+    }
+
+    /// Like [`LibraryWorker::start`], and replays the queue's offline transactions to the
+    /// library system whenever it is connected, keeping progress in `replay_store`
+    /// (`ReplayStore::beside(queue.db)`); `report` says how it went.
+    pub fn start_replaying(
+        sip2: Option<Sip2Config>,
+        pad: Option<Supervised<dyn RfidReader>>,
+        queue: Arc<kiosk_queue::Queue>,
+        replay_store: std::path::PathBuf,
+        report: Arc<std::sync::Mutex<ReplayReport>>,
+    ) -> std::io::Result<LibraryWorker> {
+        let worker = Worker {
+            sip2,
+            library: None,
+            last_failed_connect: None,
+            pad,
+            queue: Some(queue),
+            ledger: OfflineLedger::default(),
+            replay_store: Some(replay_store),
+            replay: report,
+            last_replay: None,
+        };
+        Self::spawn(worker)
+    }
+
+    fn spawn(mut worker: Worker) -> std::io::Result<LibraryWorker> {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel();
         std::thread::Builder::new()
             .name("library".into())
             .spawn(move || {
-                while let Ok(job) = job_rx.recv() {
-                    if done_tx.send(worker.run(job)).is_err() {
-                        break;
+                // Offline transactions left from before a restart go out first.
+                if worker.replay_store.is_some() {
+                    let _ = worker.library();
+                }
+                loop {
+                    match job_rx.recv_timeout(REPLAY_EVERY) {
+                        Ok(job) => {
+                            if done_tx.send(worker.run(job)).is_err() {
+                                break;
+                            }
+                        }
+                        // Quiet: connect (if need be) so offline transactions replay even
+                        // when nobody uses the terminal.
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            if worker.replay_store.is_some() {
+                                let _ = worker.library();
+                            }
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 }
             })?;

@@ -90,6 +90,41 @@ fn open_queue(
     }
 }
 
+/// The demo's offline queue: `$XDG_STATE_HOME/kiosk-demo/TERMINAL/queue.db` (or under
+/// `~/.local/state`), created with owner-only permissions, so a demo never touches
+/// `/var/lib/kiosk`.
+fn demo_queue(
+    profile: &kiosk_devices::profile::Profile,
+) -> Option<(std::sync::Arc<kiosk_queue::Queue>, std::path::PathBuf)> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/state"))
+        })?;
+    let dir = base.join("kiosk-demo").join(&profile.terminal_id);
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+    {
+        tracing::warn!(target: "kiosk::maintenance", dir = %dir.display(), "demo queue folder: {e}");
+        return None;
+    }
+    let path = dir.join("queue.db");
+    let mut cfg = kiosk_queue::QueueConfig::new(&path);
+    cfg.key_path = Some(dir.join("terminal.key"));
+    cfg.terminal = Some(profile.terminal_id.clone());
+    cfg.create = true;
+    match kiosk_queue::Queue::open(cfg) {
+        Ok(q) => Some((std::sync::Arc::new(q), path)),
+        Err(e) => {
+            tracing::warn!(target: "kiosk::maintenance", path = %path.display(), "demo queue: {e}");
+            None
+        }
+    }
+}
+
 fn run(args: &Args) -> Result<u8, String> {
     let profile = cli::load_profile(args).map_err(|e| format!("kiosk: {e}"))?;
     let now = Instant::now();
@@ -122,7 +157,15 @@ fn run(args: &Args) -> Result<u8, String> {
     for p in &problems {
         tracing::warn!(target: "kiosk::devices", "{p}");
     }
-    let queue = open_queue(&profile);
+    // Demo mode keeps its offline queue in a private folder of the user's state directory.
+    let queue = if args.demo {
+        demo_queue(&profile)
+    } else {
+        open_queue(&profile).map(|q| (q, profile.queue.path.clone()))
+    };
+    let replay = std::sync::Arc::new(std::sync::Mutex::new(
+        kiosk::library::ReplayReport::default(),
+    ));
 
     // The library system: the profile's SIP2 server, or in demo mode the built-in demo server
     // on a loopback port (kept running while the app runs).
@@ -138,9 +181,17 @@ fn run(args: &Args) -> Result<u8, String> {
         kiosk::borrow_ui::BorrowUi::attach(&app, &kiosk, verifier)
     };
     if profile.kind == kiosk_devices::TerminalKind::LibrarySelfcheck {
-        let worker =
-            kiosk::library::LibraryWorker::start(sip2, devices.rfid.clone(), queue.clone())
-                .map_err(|e| format!("kiosk: cannot start the library worker: {e}"))?;
+        let worker = match &queue {
+            Some((q, path)) => kiosk::library::LibraryWorker::start_replaying(
+                sip2,
+                devices.rfid.clone(),
+                q.clone(),
+                kiosk_flows::replay::ReplayStore::beside(path),
+                replay.clone(),
+            ),
+            None => kiosk::library::LibraryWorker::start(sip2, devices.rfid.clone(), None),
+        }
+        .map_err(|e| format!("kiosk: cannot start the library worker: {e}"))?;
         borrow.use_worker(Rc::new(worker));
     }
     if let Some(printer) = devices.printer.clone() {
@@ -195,8 +246,9 @@ fn run(args: &Args) -> Result<u8, String> {
                 }),
             );
         }
+        let backend = backend.with_replay_report(replay.clone());
         match queue {
-            Some(queue) => Box::new(backend.with_queue(queue)),
+            Some((queue, _)) => Box::new(backend.with_queue(queue)),
             None => Box::new(backend),
         }
     };

@@ -739,6 +739,7 @@ pub struct SupervisorBackend {
     queue_cache: std::cell::RefCell<Option<(Instant, Option<QueueStatus>)>>,
     reachability: Option<Probe>,
     simulators: Option<Simulators>,
+    replay: Option<std::sync::Arc<std::sync::Mutex<crate::library::ReplayReport>>>,
 }
 
 /// The demo's simulator actions (`crate::devices::DemoControls`), shown as rows of class
@@ -861,7 +862,18 @@ impl SupervisorBackend {
             queue_cache: std::cell::RefCell::new(None),
             reachability: None,
             simulators: None,
+            replay: None,
         }
+    }
+
+    /// Lists offline transactions the library system refused on replay (kept for staff) and
+    /// a replay that could not finish among the recent errors.
+    pub fn with_replay_report(
+        mut self,
+        report: std::sync::Arc<std::sync::Mutex<crate::library::ReplayReport>>,
+    ) -> Self {
+        self.replay = Some(report);
+        self
     }
 
     /// Offers the demo's simulator actions (`place-card`, `put-books`, `paper-out`…) as rows
@@ -1002,15 +1014,40 @@ impl MaintenanceBackend for SupervisorBackend {
     }
     fn recent_errors(&self) -> Vec<RecentError> {
         self.drain_events();
-        self.state
-            .borrow()
-            .errors
-            .iter()
-            .map(|(at, e)| RecentError {
-                age_secs: at.elapsed().as_secs(),
-                ..e.clone()
-            })
-            .collect()
+        let mut errors: Vec<RecentError> = Vec::new();
+        if let Some(report) = &self.replay {
+            let r = report.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if r.failed_for_staff > 0 {
+                errors.push(RecentError {
+                    age_secs: 0,
+                    source: "library".into(),
+                    kind: "refused".into(),
+                    message: format!(
+                        "{} offline transactions refused by the library system, kept for staff (kioskctl library failures)",
+                        r.failed_for_staff
+                    ),
+                });
+            }
+            if let Some(problem) = r.last_problem {
+                errors.push(RecentError {
+                    age_secs: 0,
+                    source: "library".into(),
+                    kind: "offline".into(),
+                    message: format!("offline transactions not replayed yet: {problem}"),
+                });
+            }
+        }
+        errors.extend(
+            self.state
+                .borrow()
+                .errors
+                .iter()
+                .map(|(at, e)| RecentError {
+                    age_secs: at.elapsed().as_secs(),
+                    ..e.clone()
+                }),
+        );
+        errors
     }
     fn test(&self, device: &str) -> Option<Job<TestOutcome>> {
         if let Some(sims) = &self.simulators

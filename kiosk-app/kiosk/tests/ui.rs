@@ -846,6 +846,8 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
     assert!(problems.is_empty(), "{problems:?}");
     let demo = devices.demo.as_ref().expect("simulators running");
     let (config, _server) = library_config(&profile, true).unwrap().unwrap();
+    let _server = _server.expect("the built-in demo server");
+    let sip2_settings = config.settings.clone();
     let worker = LibraryWorker::start(Some(config), devices.rfid.clone(), None).unwrap();
     let borrow = BorrowUi::attach(
         &h.app,
@@ -957,6 +959,53 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
         "the patron's number is masked: {text}"
     );
     demo.run("clear-pad").unwrap();
+
+    // A return recorded offline (in the real signed queue) replays to the library system as
+    // soon as a worker with that queue connects: 三体 (B001, just lent) is back in.
+    let dir = std::env::temp_dir().join(format!("kiosk-ui-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = kiosk_queue::QueueConfig::new(dir.join("queue.db"));
+    cfg.create = true;
+    cfg.terminal = Some("lib-selfcheck-01".into());
+    let queue = std::sync::Arc::new(kiosk_queue::Queue::open(cfg).unwrap());
+    {
+        use kiosk_flows::run::OfflineStore;
+        let mut offline = kiosk_flows::run::QueueOffline { queue: &queue };
+        offline
+            .record(kiosk_flows::OfflineKind::Checkin, None, "B001", None)
+            .unwrap();
+    }
+    assert!(_server.library().item("B001").unwrap().out_to.is_some());
+    let report = std::sync::Arc::new(std::sync::Mutex::new(
+        kiosk::library::ReplayReport::default(),
+    ));
+    let replaying = LibraryWorker::start_replaying(
+        Some(kiosk::library::Sip2Config {
+            addr: _server.addr().to_string(),
+            settings: sip2_settings.clone(),
+        }),
+        None,
+        queue.clone(),
+        kiosk_flows::replay::ReplayStore::beside(&dir.join("queue.db")),
+        report.clone(),
+    )
+    .unwrap();
+    for _ in 0..500 {
+        if report.lock().unwrap().replayed == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        report.lock().unwrap().replayed,
+        1,
+        "{:?}",
+        report.lock().unwrap()
+    );
+    assert!(_server.library().item("B001").unwrap().out_to.is_none());
+    drop(replaying);
+    let _ = std::fs::remove_dir_all(&dir);
 
     // The resident ID card on the reader starts a session and signs in (the demo library
     // registers the card's number as a patron).
