@@ -335,6 +335,11 @@ impl BorrowUi {
         self.state.borrow_mut().receipt = Some(Rc::new(hook));
     }
 
+    /// How sign-ins are checked (ID card rule, the phone-code issuer's key).
+    pub fn set_sign_in(&self, settings: SignInSettings) {
+        self.state.borrow_mut().settings = settings;
+    }
+
     /// Whether a library worker runs the sign-ins and the pad.
     pub fn has_worker(&self) -> bool {
         self.state.borrow().worker.is_some()

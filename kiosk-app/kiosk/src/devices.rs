@@ -16,12 +16,15 @@ use kiosk_devices::printer::EscPosPrinter;
 use kiosk_devices::profile::{DeviceEntry, Profile};
 use kiosk_devices::rfid::{HfReader, RfidOptions};
 use kiosk_devices::supervisor::{Supervised, Supervisor};
-use kiosk_devices::{DeviceClass, IdCardReader, ReceiptPrinter, RfidReader};
+use kiosk_devices::{
+    CodeScanner, DeviceClass, IdCardReader, ReceiptPrinter, RfidReader, SerialScanner,
+};
 use kiosk_rfid::ReaderKind;
 use kiosk_sim::SerialSim;
 use kiosk_sim::idcard::{IdCardScenario, IdCardSim, IdCardSimHandle, ScenarioCard};
 use kiosk_sim::printer::{PrinterSim, PrinterSimOptions, StatePatch};
 use kiosk_sim::rfid::{RfidPad, RfidPadSim, SimTag};
+use kiosk_sim::scanner::{ScannerFeed, ScannerSim};
 use kiosk_transport::TransportSpec;
 
 /// The profile's devices as the app uses them.
@@ -30,6 +33,7 @@ pub struct Devices {
     pub rfid: Option<Supervised<dyn RfidReader>>,
     pub idcard: Option<Supervised<dyn IdCardReader>>,
     pub printer: Option<Supervised<dyn ReceiptPrinter>>,
+    pub scanner: Option<Supervised<dyn CodeScanner>>,
     /// The simulators behind `sim:` devices (kept running while the app runs).
     pub demo: Option<DemoControls>,
 }
@@ -53,6 +57,7 @@ pub struct DemoControls {
     pad: Option<RfidPad>,
     idcard: Option<IdCardSimHandle>,
     printer: Option<PrinterSim>,
+    scanner: Option<ScannerFeed>,
     /// The books `put-books` lays on the pad.
     stack: Vec<SimTag>,
     _serial: Vec<SerialSim>,
@@ -68,7 +73,7 @@ pub struct SimAction {
 }
 
 /// Every simulator action, in menu order.
-pub const SIM_ACTIONS: [SimAction; 6] = [
+pub const SIM_ACTIONS: [SimAction; 7] = [
     SimAction {
         id: "place-card",
         label: "Place the demo ID card",
@@ -84,6 +89,10 @@ pub const SIM_ACTIONS: [SimAction; 6] = [
     SimAction {
         id: "clear-pad",
         label: "Clear the pad",
+    },
+    SimAction {
+        id: "show-phone-code",
+        label: "Show the demo phone code to the scanner",
     },
     SimAction {
         id: "paper-out",
@@ -104,6 +113,7 @@ impl DemoControls {
             .filter(|a| match a.id {
                 "place-card" | "remove-card" => self.idcard.is_some(),
                 "put-books" | "clear-pad" => self.pad.is_some(),
+                "show-phone-code" => self.scanner.is_some(),
                 _ => self.printer.is_some(),
             })
             .collect()
@@ -139,6 +149,11 @@ impl DemoControls {
                     pad.remove(tag.uid);
                 }
                 Ok(format!("{n} tags taken off the pad"))
+            }
+            "show-phone-code" => {
+                let scanner = self.scanner.as_ref().ok_or_else(missing)?;
+                scanner.scan(&demo_phone_code(), Some("]Q1"));
+                Ok("demo phone code shown to the scanner".into())
             }
             "paper-out" | "paper-in" => {
                 let printer = self.printer.as_ref().ok_or_else(missing)?;
@@ -198,6 +213,7 @@ impl Devices {
             pad: None,
             idcard: None,
             printer: None,
+            scanner: None,
             stack: demo_stack,
             _serial: Vec::new(),
         };
@@ -339,19 +355,64 @@ impl Devices {
             ))
         });
 
+        let scanner = profile.devices.get("scanner").and_then(|entry| {
+            let config = kiosk_scanner::LineConfig::default();
+            let spec = if is_sim(entry) {
+                let (sim, feed) = ScannerSim::new(config.clone());
+                match SerialSim::start(sim, None) {
+                    Ok(sim) => {
+                        let spec = TransportSpec::Serial {
+                            path: sim.path().display().to_string(),
+                            baud: 9600,
+                        };
+                        demo.scanner = Some(feed);
+                        demo._serial.push(sim);
+                        spec
+                    }
+                    Err(e) => {
+                        problems.push(sim_failed("scanner", e));
+                        return None;
+                    }
+                }
+            } else {
+                match spec_of("scanner", entry) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(e);
+                        return None;
+                    }
+                }
+            };
+            let opener: kiosk_devices::supervisor::Opener<dyn CodeScanner> = Box::new(move || {
+                SerialScanner::open(&spec, config.clone())
+                    .map(|s| Box::new(s) as Box<dyn CodeScanner>)
+                    .map_err(|e| kiosk_devices::health::DeviceFault::from_error(&e))
+            });
+            Some(supervisor.add(
+                "scanner",
+                DeviceClass::CodeScanner,
+                &entry.transport,
+                opener,
+            ))
+        });
+
         supervisor.reopen_interval = Duration::from_secs(1);
         supervisor.probe_interval = Duration::from_secs(2);
         supervisor.start();
         for p in &problems {
             tracing::warn!(target: "kiosk::devices", "{p}");
         }
-        let has_sims = demo.pad.is_some() || demo.idcard.is_some() || demo.printer.is_some();
+        let has_sims = demo.pad.is_some()
+            || demo.idcard.is_some()
+            || demo.printer.is_some()
+            || demo.scanner.is_some();
         (
             Devices {
                 supervisor: Arc::new(supervisor),
                 rfid,
                 idcard,
                 printer,
+                scanner,
                 demo: has_sims.then_some(demo),
             },
             problems,
@@ -567,4 +628,123 @@ pub fn card_placed(kiosk: &crate::Kiosk, borrow: &crate::borrow_ui::BorrowUi, id
         id_number: id_number.to_string(),
     };
     borrow.sign_in(&credential, 0);
+}
+
+/// The seed of the demo's phone-code issuer key. Demo only: a real library configures its
+/// own issuer's public key.
+const DEMO_TOKEN_SEED: [u8; 32] = *b"kiosk demo phone code issuer key";
+
+/// The demo's sign-in settings: ID cards by number, phone codes signed by the demo issuer.
+pub fn demo_sign_in() -> kiosk_flows::signin::SignInSettings {
+    kiosk_flows::signin::SignInSettings {
+        token_key: Some(ed25519_dalek::SigningKey::from_bytes(&DEMO_TOKEN_SEED).verifying_key()),
+        ..Default::default()
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A phone code (KPT1 token) of the demo library's patron P003 (李四), valid ten minutes,
+/// with a fresh nonce, as the library's app would show it.
+pub fn demo_phone_code() -> String {
+    let key = ed25519_dalek::SigningKey::from_bytes(&DEMO_TOKEN_SEED);
+    let nonce: [u8; 16] = {
+        let mut n = [0u8; 16];
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        n.copy_from_slice(&t.to_le_bytes());
+        n
+    };
+    kiosk_flows::signin::PatronToken::issue(&key, "P003", unix_now() + 600, &nonce)
+}
+
+/// Reads codes from the scanner on a thread of its own. Keeps running while it lives.
+pub struct CodeWatch {
+    _timer: slint::Timer,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for CodeWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A code shown to the scanner starts a session and, on a library terminal, signs in with
+/// it (a phone code) on the borrow sign-in page.
+pub fn watch_codes(
+    scanner: Supervised<dyn CodeScanner>,
+    kiosk: &crate::Kiosk,
+    borrow: &crate::borrow_ui::BorrowUi,
+) -> CodeWatch {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (tx, rx) = std::sync::mpsc::channel::<zeroize::Zeroizing<String>>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("scanner-read".into())
+        .spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if !scanner.is_open() {
+                    std::thread::sleep(Duration::from_millis(500));
+                    continue;
+                }
+                match scanner.with(|r| r.next_code(Duration::from_millis(300))) {
+                    Ok(Some(code)) => {
+                        if tx.send(zeroize::Zeroizing::new(code.text)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(fault) => {
+                        tracing::debug!(target: "kiosk::devices", kind = fault.kind.as_str(), "scanner read");
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(target: "kiosk::devices", "cannot start the scanner reader: {e}");
+    }
+    let timer = slint::Timer::default();
+    let (kiosk, borrow) = (kiosk.clone(), borrow.clone());
+    timer.start(
+        slint::TimerMode::Repeated,
+        Duration::from_millis(200),
+        move || {
+            while let Ok(text) = rx.try_recv() {
+                code_scanned(&kiosk, &borrow, &text);
+            }
+        },
+    );
+    CodeWatch {
+        _timer: timer,
+        stop,
+    }
+}
+
+/// What a scanned code does: start a session; on a library terminal sign in with it.
+pub fn code_scanned(kiosk: &crate::Kiosk, borrow: &crate::borrow_ui::BorrowUi, text: &str) {
+    use crate::session::{Input, Trigger};
+    tracing::info!(target: "kiosk::devices", "code scanned");
+    if !kiosk.with_session(|s| s.is_active()) {
+        kiosk.input(Input::Start(Trigger::Scan));
+    }
+    if !borrow.has_worker() {
+        return;
+    }
+    if borrow.screen() == crate::ui::BorrowScreen::Closed {
+        borrow.open();
+    }
+    let credential = kiosk_flows::signin::Credential::PhoneQr {
+        text: text.to_string(),
+    };
+    borrow.sign_in(&credential, unix_now());
 }

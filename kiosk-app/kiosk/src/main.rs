@@ -218,6 +218,13 @@ fn run(args: &Args) -> Result<u8, String> {
         );
         timer
     };
+    if args.demo {
+        borrow.set_sign_in(kiosk::devices::demo_sign_in());
+    }
+    let _codes = devices
+        .scanner
+        .clone()
+        .map(|scanner| kiosk::devices::watch_codes(scanner, &kiosk, &borrow));
     // A card on the ID-card reader starts a session, and on the sign-in page signs in.
     let _cards = devices
         .idcard

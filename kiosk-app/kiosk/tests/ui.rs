@@ -1016,4 +1016,33 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
     assert!(h.kiosk.with_session(|s| s.is_active()));
     h.kiosk.input(kiosk::Input::Finish);
     assert_eq!(b().get_screen(), BorrowScreen::Closed);
+
+    // The demo phone code (a KPT1 token of P003 李四) shown to the simulated scanner: read
+    // over its pty, it starts a session and signs in; the same code a second time is refused.
+    borrow.set_sign_in(kiosk::devices::demo_sign_in());
+    demo.run("show-phone-code").unwrap();
+    let scanner = devices.scanner.clone().expect("scanner opened");
+    let code = (0..20)
+        .find_map(|_| {
+            scanner
+                .with(|s| s.next_code(Duration::from_millis(200)))
+                .unwrap()
+        })
+        .expect("the code reached the scanner");
+    kiosk::devices::code_scanned(&h.kiosk, &borrow, &code.text);
+    until("signed in by phone code", &|| {
+        b().get_screen() == BorrowScreen::Stack
+    });
+    assert!(
+        h.kiosk
+            .with_session(|s| s.data().unwrap().holder_name == "李四")
+    );
+    h.kiosk.input(kiosk::Input::Finish);
+    kiosk::devices::code_scanned(&h.kiosk, &borrow, &code.text);
+    assert_eq!(b().get_screen(), BorrowScreen::Signin);
+    assert_eq!(
+        b().get_error(),
+        "This sign-in code has expired. Please refresh it in the library app."
+    );
+    h.kiosk.input(kiosk::Input::Finish);
 }
