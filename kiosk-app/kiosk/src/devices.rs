@@ -476,6 +476,37 @@ pub fn demo_stack() -> Vec<SimTag> {
 }
 
 impl Devices {
+    /// What a session's end does to the devices (ARCHITECTURE "The session"): the SAM is
+    /// reset and the scanner forgets codes held in view, on a thread so the screen returns to
+    /// attract at once. A device without that capability is left as it is.
+    pub fn reset_after_session(&self) -> impl Fn() + 'static {
+        let (idcard, scanner) = (self.idcard.clone(), self.scanner.clone());
+        move || {
+            let (idcard, scanner) = (idcard.clone(), scanner.clone());
+            let spawned = std::thread::Builder::new()
+                .name("device-reset".into())
+                .spawn(move || {
+                    use kiosk_devices::health::ErrorKind;
+                    let ignore = |r: Result<(), kiosk_devices::health::DeviceFault>, what| {
+                        if let Err(f) = r
+                            && f.kind != ErrorKind::Unsupported
+                        {
+                            tracing::warn!(target: "kiosk::devices", kind = f.kind.as_str(), "{what} after the session: {}", f.message);
+                        }
+                    };
+                    if let Some(r) = idcard.filter(|d| d.is_open()) {
+                        ignore(r.with(|d| d.reset()), "ID-card reader reset");
+                    }
+                    if let Some(s) = scanner.filter(|d| d.is_open()) {
+                        ignore(s.with(|d| d.forget_held_codes()), "scanner reset");
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(target: "kiosk::devices", "cannot reset the devices: {e}");
+            }
+        }
+    }
+
     /// The menu's test of each opened device: an inventory of the pad, a card read, a printer
     /// status. Results never name a person or a card.
     pub fn tests(&self) -> Vec<(&'static str, crate::maintenance::DeviceTest)> {

@@ -221,6 +221,7 @@ fn run(args: &Args) -> Result<u8, String> {
     if args.demo {
         borrow.set_sign_in(kiosk::devices::demo_sign_in());
     }
+    kiosk.on_session_end(devices.reset_after_session());
     let _codes = devices
         .scanner
         .clone()
