@@ -4,6 +4,7 @@
 #   packaging/setup-debian.sh          build + demo packages
 #   packaging/setup-debian.sh --test   also the tools the test suite drives (socat, zbarimg, ...)
 #   packaging/setup-debian.sh --bench  also what the UI benchmark compares against (Chromium, Xvfb)
+#   packaging/setup-debian.sh --font   also fontTools, for packaging/subset-cjk-font.py
 set -euo pipefail
 
 build_pkgs=(
@@ -17,11 +18,14 @@ test_pkgs=(
 )
 
 bench_pkgs=(chromium xvfb python3-xlib fonts-noto-cjk)
+# Regenerating the kiosk's embedded CJK font (packaging/subset-cjk-font.py).
+font_pkgs=(python3-fonttools fonts-noto-cjk)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
   --test) want+=("${test_pkgs[@]}") ;;
   --bench) want+=("${bench_pkgs[@]}") ;;
+  --font) want+=("${font_pkgs[@]}") ;;
 esac
 
 missing=()
