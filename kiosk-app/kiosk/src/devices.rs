@@ -34,6 +34,7 @@ pub struct Devices {
     pub idcard: Option<Supervised<dyn IdCardReader>>,
     pub printer: Option<Supervised<dyn ReceiptPrinter>>,
     pub scanner: Option<Supervised<dyn CodeScanner>>,
+    pub fingerprint: Option<Supervised<dyn kiosk_devices::FingerprintReader>>,
     /// The simulators behind `sim:` devices (kept running while the app runs).
     pub demo: Option<DemoControls>,
 }
@@ -58,6 +59,7 @@ pub struct DemoControls {
     idcard: Option<IdCardSimHandle>,
     printer: Option<PrinterSim>,
     scanner: Option<ScannerFeed>,
+    fingerprint: Option<kiosk_sim::fingerprint::FingerprintSimHandle>,
     /// The books `put-books` lays on the pad.
     stack: Vec<SimTag>,
     _serial: Vec<SerialSim>,
@@ -73,7 +75,7 @@ pub struct SimAction {
 }
 
 /// Every simulator action, in menu order.
-pub const SIM_ACTIONS: [SimAction; 7] = [
+pub const SIM_ACTIONS: [SimAction; 9] = [
     SimAction {
         id: "place-card",
         label: "Place the demo ID card",
@@ -95,6 +97,14 @@ pub const SIM_ACTIONS: [SimAction; 7] = [
         label: "Show the demo phone code to the scanner",
     },
     SimAction {
+        id: "place-finger",
+        label: "Place a finger on the fingerprint reader",
+    },
+    SimAction {
+        id: "lift-finger",
+        label: "Lift the finger",
+    },
+    SimAction {
         id: "paper-out",
         label: "Printer out of paper",
     },
@@ -114,6 +124,7 @@ impl DemoControls {
                 "place-card" | "remove-card" => self.idcard.is_some(),
                 "put-books" | "clear-pad" => self.pad.is_some(),
                 "show-phone-code" => self.scanner.is_some(),
+                "place-finger" | "lift-finger" => self.fingerprint.is_some(),
                 _ => self.printer.is_some(),
             })
             .collect()
@@ -154,6 +165,17 @@ impl DemoControls {
                 let scanner = self.scanner.as_ref().ok_or_else(missing)?;
                 scanner.scan(&demo_phone_code(), Some("]Q1"));
                 Ok("demo phone code shown to the scanner".into())
+            }
+            "place-finger" => {
+                self.fingerprint
+                    .as_ref()
+                    .ok_or_else(missing)?
+                    .place("demo-right-index");
+                Ok("a finger lies on the sensor".into())
+            }
+            "lift-finger" => {
+                self.fingerprint.as_ref().ok_or_else(missing)?.lift();
+                Ok("the sensor is empty".into())
             }
             "paper-out" | "paper-in" => {
                 let printer = self.printer.as_ref().ok_or_else(missing)?;
@@ -214,6 +236,7 @@ impl Devices {
             idcard: None,
             printer: None,
             scanner: None,
+            fingerprint: None,
             stack: demo_stack,
             _serial: Vec::new(),
         };
@@ -396,6 +419,53 @@ impl Devices {
             ))
         });
 
+        let fingerprint = profile.devices.get("fingerprint").and_then(|entry| {
+            let spec = if is_sim(entry) {
+                let started = kiosk_sim::fingerprint::FingerprintSim::new(
+                    &kiosk_sim::fingerprint::FingerprintScenario::default(),
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|sim| {
+                    let handle = sim.handle();
+                    SerialSim::start(sim, None)
+                        .map(|s| (s, handle))
+                        .map_err(|e| e.to_string())
+                });
+                match started {
+                    Ok((sim, handle)) => {
+                        let spec = TransportSpec::Serial {
+                            path: sim.path().display().to_string(),
+                            baud: 57_600,
+                        };
+                        demo.fingerprint = Some(handle);
+                        demo._serial.push(sim);
+                        spec
+                    }
+                    Err(e) => {
+                        problems.push(sim_failed("fingerprint", e));
+                        return None;
+                    }
+                }
+            } else {
+                match spec_of("fingerprint", entry) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(e);
+                        return None;
+                    }
+                }
+            };
+            Some(supervisor.add(
+                "fingerprint",
+                DeviceClass::FingerprintReader,
+                &entry.transport,
+                kiosk_devices::SynochipReader::opener(
+                    spec,
+                    kiosk_devices::FingerprintOptions::default(),
+                ),
+            ))
+        });
+
         supervisor.reopen_interval = Duration::from_secs(1);
         supervisor.probe_interval = Duration::from_secs(2);
         supervisor.start();
@@ -405,7 +475,8 @@ impl Devices {
         let has_sims = demo.pad.is_some()
             || demo.idcard.is_some()
             || demo.printer.is_some()
-            || demo.scanner.is_some();
+            || demo.scanner.is_some()
+            || demo.fingerprint.is_some();
         (
             Devices {
                 supervisor: Arc::new(supervisor),
@@ -413,6 +484,7 @@ impl Devices {
                 idcard,
                 printer,
                 scanner,
+                fingerprint,
                 demo: has_sims.then_some(demo),
             },
             problems,
@@ -548,6 +620,19 @@ impl Devices {
                             None => "reader answers; no card on it".to_string(),
                         })
                     }))
+                }),
+            ));
+        }
+        if let Some(fingerprint) = self.fingerprint.clone() {
+            tests.push((
+                "fingerprint",
+                Arc::new(move || {
+                    // The image stays in the module's buffer; nothing of it leaves the reader.
+                    outcome(
+                        fingerprint
+                            .with(|r| r.capture())
+                            .map(|()| "finger image captured".to_string()),
+                    )
                 }),
             ));
         }
@@ -778,4 +863,51 @@ pub fn code_scanned(kiosk: &crate::Kiosk, borrow: &crate::borrow_ui::BorrowUi, t
         text: text.to_string(),
     };
     borrow.sign_in(&credential, unix_now());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo_profile(name: &str) -> Profile {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/profiles");
+        Profile::find(name, &[dir]).unwrap().simulated()
+    }
+
+    /// The government terminal's simulated devices open through the supervisor, each has its
+    /// menu test, and the menu's simulator actions change what the tests see.
+    #[test]
+    fn gov_terminal_devices_open_and_the_menu_drives_their_simulators() {
+        let (devices, problems) = Devices::open(&demo_profile("gov-terminal"), Vec::new());
+        assert!(problems.is_empty(), "{problems:?}");
+        let names: Vec<_> = devices
+            .supervisor
+            .health()
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        assert_eq!(names, ["idcard", "printer", "scanner", "fingerprint"]);
+        let demo = devices.demo.as_ref().unwrap();
+        let ids: Vec<_> = demo.actions().iter().map(|a| a.id).collect();
+        assert!(ids.contains(&"place-card") && ids.contains(&"place-finger"));
+        assert!(!ids.contains(&"put-books"), "no pad on this terminal");
+        let tests: std::collections::BTreeMap<_, _> = devices.tests().into_iter().collect();
+
+        let card = &tests["idcard"];
+        assert_eq!(card().detail, "reader answers; no card on it");
+        demo.run("place-card").unwrap();
+        let read = card();
+        assert!(read.ok && read.detail == "card read OK", "{read:?}");
+
+        let finger = &tests["fingerprint"];
+        assert!(!finger().ok, "no finger on the sensor");
+        demo.run("place-finger").unwrap();
+        assert!(finger().ok);
+
+        let printer = &tests["printer"];
+        assert!(printer().detail.contains("paper Ok"));
+        demo.run("paper-out").unwrap();
+        assert!(printer().detail.contains("paper Out"));
+        assert!(demo.run("put-books").is_err());
+    }
 }

@@ -878,7 +878,7 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
         );
     };
     // The supervisor opened every simulated device.
-    for name in ["rfid", "idcard", "printer"] {
+    for name in ["rfid", "idcard", "printer", "scanner"] {
         let open = devices
             .supervisor
             .health()
