@@ -201,13 +201,25 @@ impl PinGate {
         self.failures
     }
 
-    /// Checks `pin` at `now`.
+    /// Checks `pin` at `now` (hashing on the calling thread).
     pub fn submit(&mut self, pin: &str, now: Instant) -> PinVerdict {
         if let Some(remaining) = self.locked_remaining(now) {
             return PinVerdict::StillLocked { remaining };
         }
+        let matched = self.hash.verify(pin);
+        self.record(matched, now)
+    }
+
+    /// The hash PINs are checked against, for a check on another thread ([`PinCheck`]).
+    pub fn hash(&self) -> &PinHash {
+        &self.hash
+    }
+
+    /// Counts a PIN checked at `now` (`matched`: [`PinHash::verify`]'s answer): the attempt
+    /// counter and lockout of [`PinGate::submit`], without the hashing.
+    pub fn record(&mut self, matched: bool, now: Instant) -> PinVerdict {
         self.locked_until = None;
-        if self.hash.verify(pin) {
+        if matched {
             self.failures = 0;
             self.lockouts_in_a_row = 0;
             return PinVerdict::Correct;
@@ -243,6 +255,8 @@ pub enum Screen {
 pub enum PinMessage {
     /// "Enter the maintenance PIN".
     Prompt,
+    /// "Checking the PIN…": the PIN is being hashed (on a worker thread); keys are ignored.
+    Checking,
     /// "Wrong PIN, N attempts left".
     Wrong { attempts_left: u32 },
     /// "Locked, try again in N s".
@@ -261,14 +275,42 @@ pub enum Event {
     MenuOpened,
     WrongPin,
     LockedOut,
+    /// A PIN was submitted: [`Maintenance::take_check`] has the hashing to run, and
+    /// [`Maintenance::check_done`] takes its answer.
+    Checking,
     /// Back to the customer UI (cancelled, closed, or idle).
     Closed,
+}
+
+/// A submitted PIN to hash away from the UI thread: [`PinCheck::run`], then
+/// [`Maintenance::check_done`] with its id and answer. The PIN is zeroized when dropped.
+pub struct PinCheck {
+    pub id: u64,
+    pin: Zeroizing<String>,
+    hash: PinHash,
+}
+
+impl PinCheck {
+    /// The PBKDF2 computation (tens of milliseconds on a kiosk board): whether the PIN is right.
+    pub fn run(&self) -> bool {
+        self.hash.verify(&self.pin)
+    }
+}
+
+impl std::fmt::Debug for PinCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PinCheck({}, <hidden>)", self.id)
+    }
 }
 
 /// Gesture → PIN pad → menu, with the entry buffer (zeroized when dropped or cleared).
 #[derive(Debug)]
 pub struct Maintenance {
     gate: Option<PinGate>,
+    /// The id of the PIN being checked, if any, and the check not yet handed out.
+    checking: Option<u64>,
+    pending: Option<PinCheck>,
+    checks: u64,
     gesture: CornerTaps,
     screen: Screen,
     entry: Zeroizing<String>,
@@ -282,6 +324,9 @@ impl Maintenance {
     pub fn new(settings: Option<&MaintenanceSettings>, now: Instant) -> Result<Self, String> {
         Ok(Maintenance {
             gate: settings.map(PinGate::new).transpose()?,
+            checking: None,
+            pending: None,
+            checks: 0,
             gesture: CornerTaps::default(),
             screen: Screen::Closed,
             entry: Zeroizing::new(String::new()),
@@ -336,9 +381,14 @@ impl Maintenance {
         Event::PinPadShown
     }
 
+    /// Whether a submitted PIN is being checked (the pad ignores its keys meanwhile).
+    pub fn checking(&self) -> bool {
+        self.checking.is_some()
+    }
+
     /// A key of the numeric pad: `'0'..='9'`.
     pub fn digit(&mut self, digit: char, now: Instant) -> Event {
-        if self.screen != Screen::Pin || !digit.is_ascii_digit() {
+        if self.screen != Screen::Pin || self.checking() || !digit.is_ascii_digit() {
             return Event::Unchanged;
         }
         self.last_input = now;
@@ -354,27 +404,61 @@ impl Maintenance {
 
     /// The pad's "delete" key.
     pub fn backspace(&mut self, now: Instant) -> Event {
-        if self.screen == Screen::Pin {
+        if self.screen == Screen::Pin && !self.checking() {
             self.entry.pop();
             self.last_input = now;
         }
         Event::Unchanged
     }
 
-    /// The pad's "OK" key.
+    /// The pad's "OK" key: starts the check of the PIN typed ([`Event::Checking`]; run
+    /// [`Maintenance::take_check`] on a worker thread) unless the pad is locked.
     pub fn submit(&mut self, now: Instant) -> Event {
-        if self.screen != Screen::Pin {
+        if self.screen != Screen::Pin || self.checking() {
             return Event::Unchanged;
         }
         self.last_input = now;
         let Some(gate) = self.gate.as_mut() else {
             return Event::Unchanged;
         };
-        if gate.locked_remaining(now).is_none() && self.entry.len() < PIN_MIN_LEN {
+        if gate.locked_remaining(now).is_some() {
+            self.entry.clear();
+            self.message = PinMessage::Locked;
             return Event::Unchanged;
         }
-        let verdict = gate.submit(&self.entry, now);
-        self.entry.clear();
+        if self.entry.len() < PIN_MIN_LEN {
+            return Event::Unchanged;
+        }
+        self.checks += 1;
+        let id = self.checks;
+        let pin = Zeroizing::new(std::mem::take(&mut *self.entry));
+        self.pending = Some(PinCheck {
+            id,
+            pin,
+            hash: gate.hash().clone(),
+        });
+        self.checking = Some(id);
+        self.message = PinMessage::Checking;
+        Event::Checking
+    }
+
+    /// The check [`Maintenance::submit`] started, to run on a worker thread.
+    pub fn take_check(&mut self) -> Option<PinCheck> {
+        self.pending.take()
+    }
+
+    /// The answer of check `id` ([`PinCheck::run`]), counted at `now` by the lockout logic. A
+    /// check whose pad was closed meanwhile still counts as an attempt, but opens nothing.
+    pub fn check_done(&mut self, id: u64, matched: bool, now: Instant) -> Event {
+        let Some(gate) = self.gate.as_mut() else {
+            return Event::Unchanged;
+        };
+        let verdict = gate.record(matched, now);
+        if self.checking != Some(id) {
+            return Event::Unchanged;
+        }
+        self.checking = None;
+        self.last_input = now;
         match verdict {
             PinVerdict::Correct => {
                 self.screen = Screen::Menu;
@@ -445,6 +529,8 @@ impl Maintenance {
     fn shut(&mut self, now: Instant) -> Event {
         self.screen = Screen::Closed;
         self.entry.clear();
+        self.checking = None;
+        self.pending = None;
         if self.lockout_secs(now) == 0 {
             self.message = PinMessage::Prompt;
         }
@@ -1193,11 +1279,74 @@ mod tests {
         assert_eq!(m.screen(), Screen::Pin);
     }
 
+    /// Types and submits `pin`, running the check (the UI's worker thread) synchronously.
     fn type_pin(m: &mut Maintenance, pin: &str, now: Instant) -> Event {
         for c in pin.chars() {
             m.digit(c, now);
         }
-        m.submit(now)
+        match m.submit(now) {
+            Event::Checking => {
+                let check = m.take_check().expect("a check to run");
+                m.check_done(check.id, check.run(), now)
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn pad_ignores_keys_while_checking_and_a_late_answer_opens_nothing() {
+        let t0 = Instant::now();
+        let settings = fast_settings("4711");
+        let mut m = Maintenance::new(Some(&settings), t0).unwrap();
+        open_pad(&mut m, t0);
+        for c in "4711".chars() {
+            m.digit(c, t0);
+        }
+        assert_eq!(m.submit(t0), Event::Checking);
+        assert!(m.checking());
+        assert_eq!(m.message(), PinMessage::Checking);
+        assert_eq!(m.entered(), 0, "the entry went to the check");
+        // Keys are ignored until the answer.
+        m.digit('1', t0);
+        m.backspace(t0);
+        assert_eq!(m.submit(t0), Event::Unchanged);
+        assert_eq!(m.entered(), 0);
+        let check = m.take_check().unwrap();
+        assert!(m.take_check().is_none(), "handed out once");
+        assert!(format!("{check:?}").contains("hidden"));
+        let matched = std::thread::spawn(move || (check.id, check.run()))
+            .join()
+            .unwrap();
+        assert_eq!(m.check_done(matched.0, matched.1, t0), Event::MenuOpened);
+        assert!(!m.checking());
+        assert_eq!(m.screen(), Screen::Menu);
+
+        // Cancelled while checking: a right PIN opens nothing, a wrong one still counts.
+        m.close(t0);
+        open_pad(&mut m, t0);
+        for c in "4711".chars() {
+            m.digit(c, t0);
+        }
+        assert_eq!(m.submit(t0), Event::Checking);
+        let check = m.take_check().unwrap();
+        assert_eq!(m.close(t0), Event::Closed);
+        assert_eq!(m.check_done(check.id, check.run(), t0), Event::Unchanged);
+        assert_eq!(m.screen(), Screen::Closed);
+        open_pad(&mut m, t0);
+        for c in "0000".chars() {
+            m.digit(c, t0);
+        }
+        assert_eq!(m.submit(t0), Event::Checking);
+        let check = m.take_check().unwrap();
+        m.close(t0);
+        assert_eq!(m.check_done(check.id, check.run(), t0), Event::Unchanged);
+        open_pad(&mut m, t0);
+        assert_eq!(
+            type_pin(&mut m, "0000", t0),
+            Event::WrongPin,
+            "the cancelled wrong PIN counted"
+        );
+        assert_eq!(m.gate.as_ref().unwrap().failures(), 2);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! customer session: opening the menu ends the session in progress (wiped) and holds the
 //! session's idle clock until the menu closes.
 //!
-//! Device tests and the quarantine retry run on worker threads; their results come back over a
+//! The PIN's PBKDF2 check, device tests and the quarantine retry run on worker threads (the pad
+//! shows "Checking the PIN…" and ignores keys meanwhile); their results come back over a
 //! channel, and the worker wakes the UI with `upgrade_in_event_loop` (the tick drains the
 //! channel too, which is what the window-less tests rely on).
 
@@ -27,6 +28,8 @@ use crate::ui::{App, MaintDevice, MaintError, Maintenance as UiMaintenance, Main
 const ERRORS_SHOWN: usize = 4;
 
 enum Done {
+    /// The answer of [`crate::maintenance::PinCheck`] number `.0`.
+    Pin(u64, bool),
     Test(String, TestOutcome),
     Retry(Result<u64, String>),
 }
@@ -169,6 +172,21 @@ impl MaintenanceUi {
         self.inner.borrow().machine.screen()
     }
 
+    /// Whether a submitted PIN is still being checked (tests).
+    pub fn checking_pin(&self) -> bool {
+        self.inner.borrow().machine.checking()
+    }
+
+    /// Ticks until the submitted PIN's check answered, at most 10 s (tests; the app gets the
+    /// answer through the event loop).
+    pub fn wait_pin_check(&self) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while self.checking_pin() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            self.drain();
+        }
+    }
+
     /// Closes an abandoned pad or menu, collects finished tests, refreshes the menu's data.
     /// Call every [`crate::adapter::TICK`].
     pub fn tick(&self) {
@@ -193,6 +211,7 @@ impl MaintenanceUi {
         let now = (self.clock)();
         let event = f(&mut self.inner.borrow_mut(), now);
         match event {
+            Event::Checking => self.check_pin(),
             Event::MenuOpened => {
                 // Whatever the customer was doing ends here, wiped, before any staff screen.
                 self.kiosk.input(Input::MaintenanceOpened);
@@ -211,6 +230,29 @@ impl MaintenanceUi {
             _ => {}
         }
         self.sync();
+    }
+
+    /// Hashes the submitted PIN on a worker thread; the answer comes back through `drain`.
+    fn check_pin(&self) {
+        let Some(check) = self.inner.borrow_mut().machine.take_check() else {
+            return;
+        };
+        let tx = self.tx.clone();
+        let app = self.app.clone();
+        let spawned = std::thread::Builder::new()
+            .name("maintenance-pin".into())
+            .spawn(move || {
+                let matched = check.run();
+                let _ = tx.send(Done::Pin(check.id, matched));
+                let _ = app.upgrade_in_event_loop(|app| {
+                    app.global::<UiMaintenance>().invoke_poll_results();
+                });
+            });
+        if let Err(e) = spawned {
+            // The check went with the closure: close the pad (the next try starts afresh).
+            tracing::error!(target: "kiosk::maintenance", "cannot start the PIN check thread: {e}");
+            self.step(|c, now| c.machine.close(now));
+        }
     }
 
     fn run_test(&self, name: &str) {
@@ -302,10 +344,12 @@ impl MaintenanceUi {
     /// Collects results the worker threads sent.
     fn drain(&self) {
         let mut changed = false;
+        let mut pins = Vec::new();
         while let Ok(done) = self.rx.try_recv() {
             changed = true;
             let mut c = self.inner.borrow_mut();
             match done {
+                Done::Pin(id, matched) => pins.push((id, matched)),
                 Done::Test(name, outcome) => {
                     tracing::info!(
                         target: "kiosk::maintenance",
@@ -331,6 +375,9 @@ impl MaintenanceUi {
                 }
             }
         }
+        for (id, matched) in pins {
+            self.step(|c, now| c.machine.check_done(id, matched, now));
+        }
         if changed {
             self.sync();
         }
@@ -353,6 +400,7 @@ impl MaintenanceUi {
         g.set_entered(i32::try_from(c.machine.entered()).unwrap_or(0));
         let (message, left) = match c.machine.message() {
             PinMessage::Prompt => ("prompt", 0),
+            PinMessage::Checking => ("checking", 0),
             PinMessage::Wrong { attempts_left } => ("wrong", attempts_left),
             PinMessage::Locked => ("locked", 0),
         };

@@ -171,6 +171,7 @@ fn golden_screenshots() {
     press(&app, "8");
     press(&app, "0");
     press(&app, "确定");
+    menu.wait_pin_check();
     // One finished test, so the result line shows too.
     press(&app, "打印测试");
     for _ in 0..500 {

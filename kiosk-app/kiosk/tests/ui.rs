@@ -83,11 +83,24 @@ impl Harness {
         for digit in pin.chars() {
             self.press(&digit.to_string());
         }
-        self.press(if self.state().get_language() == "en" {
-            "OK"
-        } else {
-            "确定"
-        });
+        let en = self.state().get_language() == "en";
+        self.press(if en { "OK" } else { "确定" });
+        // The PIN is hashed on a worker thread: the pad says so and ignores its keys meanwhile
+        // (nothing takes the answer before this thread ticks).
+        if self.menu.checking_pin() {
+            assert!(self.has(if en {
+                "Checking the PIN…"
+            } else {
+                "正在验证密码…"
+            }));
+            self.press("0");
+            assert_eq!(
+                self.maintenance().get_entered(),
+                0,
+                "keys ignored while checking"
+            );
+        }
+        self.menu.wait_pin_check();
     }
 
     fn maintenance(&self) -> Maintenance<'_> {
