@@ -114,6 +114,15 @@ pub struct LibrarySettings {
     pub charset: String,
     /// Receipt mode: `print`, `pdf`, `none` or `ask`.
     pub receipt: String,
+    /// While the library system is unreachable: `none`, `return-only` or `return-and-borrow`
+    /// (library.md §4, offline design anchors).
+    pub offline: String,
+    /// Offline loans one patron may take, and this terminal in all, until the library system
+    /// answers again.
+    pub offline_loans_per_patron: u32,
+    pub offline_loans_per_terminal: u32,
+    /// An offline loan is due this many days after it was taken.
+    pub offline_loan_days: u32,
 }
 
 impl Default for LibrarySettings {
@@ -126,6 +135,10 @@ impl Default for LibrarySettings {
             afi_out: "C2".into(),
             charset: "utf-8".into(),
             receipt: "ask".into(),
+            offline: "return-only".into(),
+            offline_loans_per_patron: 3,
+            offline_loans_per_terminal: 50,
+            offline_loan_days: 14,
         }
     }
 }
@@ -354,6 +367,12 @@ impl Profile {
                 return Err(invalid(format!(
                     "library.receipt '{}' is not print, pdf, none or ask",
                     lib.receipt
+                )));
+            }
+            if !["none", "return-only", "return-and-borrow"].contains(&lib.offline.as_str()) {
+                return Err(invalid(format!(
+                    "library.offline '{}' is not none, return-only or return-and-borrow",
+                    lib.offline
                 )));
             }
         }
