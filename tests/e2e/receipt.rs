@@ -24,7 +24,7 @@ use kiosk_flows::{
     BorrowFlow, IlsOutcome, Loan, OfflineLedger, Refusal, RefusalReason, StackSettings, TagWrite,
 };
 use kiosk_rfid::tagdata::{DataElement, LibraryData, TypeOfUsage};
-use kiosk_rfid::{DataModel, ItemTag, Uid};
+use kiosk_rfid::{ItemTag, Uid};
 use kiosk_sim::{PrinterScenario, PrinterSim, PrinterSimOptions, StatePatch};
 use kiosk_tests::{fixture, temp_dir};
 use kiosk_transport::TransportSpec;
@@ -36,27 +36,17 @@ fn uid(n: u8) -> Uid {
 }
 
 fn tag(n: u8, item: &str, title: &str) -> ItemTag {
-    ItemTag {
-        uid: uid(n),
-        afi: 0x07,
-        dsfid: 0x06,
-        eas: None,
-        block_size: 4,
-        block_count: 28,
-        data_model: DataModel::Iso28560_2,
-        data: Some(LibraryData {
+    ItemTag::slix(
+        uid(n),
+        0x07,
+        LibraryData {
             primary_item_id: item.into(),
             owner_institution: Some("CN-TEST".into()),
             set_info: None,
             type_of_usage: Some(TypeOfUsage { main: 1, sub: 0 }),
-            other: vec![DataElement {
-                oid: 17,
-                text: Some(title.into()),
-                raw: Vec::new(),
-            }],
-        }),
-        data_error: None,
-    }
+            other: vec![DataElement::title(title)],
+        },
+    )
 }
 
 /// A borrow of three books fed its events by hand (the flow's real API, no mock): two loans
