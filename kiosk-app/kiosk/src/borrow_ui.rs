@@ -383,6 +383,8 @@ impl BorrowUi {
                         self.activity();
                     }
                 }
+                // Other screens' answers go to their own handles (LibraryWorker::client).
+                _ => {}
             }
             self.sync();
         }

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use kiosk_devices::RfidReader;
 use kiosk_devices::supervisor::Supervised;
+use kiosk_flows::account::{Account, RenewAll};
 use kiosk_flows::run::{
     Library, OfflineStore, Patron, Peers, QueueOffline, SignInError, Sip2Library,
 };
 use kiosk_flows::signin::PatronLookup;
-use kiosk_flows::{BorrowFlow, Checkin, IlsOutcome, Loan, OfflineKind, OfflineLedger};
+use kiosk_flows::{BorrowFlow, Checkin, IlsOutcome, Loan, OfflineKind, OfflineLedger, ReturnFlow};
 use kiosk_sip2::{Client, Settings, TcpConnector};
 
 /// Where the library system is and how to talk to it.
@@ -34,6 +35,14 @@ pub enum Job {
     SignIn(PatronLookup),
     /// One round of the borrow flow: inventory the pad, ask the library, secure the tags.
     Borrow { flow: BorrowFlow, patron: Patron },
+    /// One round of the return flow (no patron): check in, secure the tags again.
+    Return { flow: ReturnFlow },
+    /// The patron's loans, holds and fines.
+    Account { patron: Patron },
+    /// Renew one loan.
+    Renew { patron: Patron, item: String },
+    /// Renew every loan.
+    RenewAll { patron: Patron },
 }
 
 /// What the worker finished.
@@ -44,11 +53,25 @@ pub enum Done {
         flow: BorrowFlow,
         error: Option<String>,
     },
+    /// Like `Borrow`, for a return.
+    Return {
+        flow: ReturnFlow,
+        error: Option<String>,
+    },
+    Account(IlsOutcome<Account>),
+    Renewed {
+        item: String,
+        outcome: IlsOutcome<Loan>,
+    },
+    RenewedAll(IlsOutcome<RenewAll>),
 }
 
-/// The handle the UI keeps.
+/// The handle a UI keeps. Each handle gets the answers to its own jobs only: a second screen
+/// takes its own handle with [`LibraryWorker::client`], so two screens polling one worker
+/// never take each other's answers.
 pub struct LibraryWorker {
-    jobs: Sender<Job>,
+    jobs: Sender<(Job, Sender<Done>)>,
+    reply: Sender<Done>,
     done: Receiver<Done>,
 }
 
@@ -203,45 +226,73 @@ impl Worker {
                 Done::SignedIn(result)
             }
             Job::Borrow { mut flow, patron } => {
-                let Some(pad) = self.pad.clone() else {
-                    return Done::Borrow {
-                        flow,
-                        error: Some("this terminal has no RFID pad".into()),
-                    };
-                };
-                // Connect (or not) before the round, so the round itself does not wait.
-                let _ = self.library();
-                let Worker {
-                    library,
-                    queue,
-                    ledger,
-                    ..
-                } = self;
-                let mut lib = Connected(library.as_mut());
-                let mut queued;
-                let mut none = NoQueue;
-                let offline: &mut dyn OfflineStore = match queue.as_deref() {
-                    Some(queue) => {
-                        queued = QueueOffline { queue };
-                        &mut queued
-                    }
-                    None => &mut none,
-                };
-                let result = pad.with(|reader| {
-                    let mut peers = Peers {
-                        pad: reader,
-                        library: &mut lib,
-                        offline,
-                        ledger,
-                    };
-                    kiosk_flows::run::round(&mut flow, Some(&patron), &mut peers)
-                });
-                Done::Borrow {
-                    flow,
-                    error: result.err().map(|fault| fault.to_string()),
-                }
+                let error = self.round(&mut flow, Some(&patron));
+                Done::Borrow { flow, error }
             }
+            Job::Return { mut flow } => {
+                let error = self.round(&mut flow, None);
+                Done::Return { flow, error }
+            }
+            Job::Account { patron } => Done::Account(self.ask(|lib| lib.account(&patron))),
+            Job::Renew { patron, item } => {
+                let outcome = self.ask(|lib| lib.renew(&patron, &item));
+                Done::Renewed { item, outcome }
+            }
+            Job::RenewAll { patron } => Done::RenewedAll(self.ask(|lib| lib.renew_all(&patron))),
         }
+    }
+
+    /// Asks the library system, or says it is offline (and connects afresh next time).
+    fn ask<T>(
+        &mut self,
+        f: impl FnOnce(&mut Sip2Library<TcpConnector>) -> IlsOutcome<T>,
+    ) -> IlsOutcome<T> {
+        let outcome = match self.library() {
+            Some(lib) => f(lib),
+            None => IlsOutcome::Offline,
+        };
+        if matches!(outcome, IlsOutcome::Offline) {
+            self.library = None;
+        }
+        outcome
+    }
+
+    /// One pad round of a stack flow; the error says why it stopped early.
+    fn round<T: kiosk_flows::run::Ask>(
+        &mut self,
+        flow: &mut kiosk_flows::StackFlow<T>,
+        patron: Option<&Patron>,
+    ) -> Option<String> {
+        let Some(pad) = self.pad.clone() else {
+            return Some("this terminal has no RFID pad".into());
+        };
+        let _ = self.library();
+        let Worker {
+            library,
+            queue,
+            ledger,
+            ..
+        } = self;
+        let mut lib = Connected(library.as_mut());
+        let mut queued;
+        let mut none = NoQueue;
+        let offline: &mut dyn OfflineStore = match queue.as_deref() {
+            Some(queue) => {
+                queued = QueueOffline { queue };
+                &mut queued
+            }
+            None => &mut none,
+        };
+        let result = pad.with(|reader| {
+            let mut peers = Peers {
+                pad: reader,
+                library: &mut lib,
+                offline,
+                ledger,
+            };
+            kiosk_flows::run::round(flow, patron, &mut peers)
+        });
+        result.err().map(|fault| fault.to_string())
     }
 }
 
@@ -292,8 +343,8 @@ impl LibraryWorker {
     }
 
     fn spawn(mut worker: Worker) -> std::io::Result<LibraryWorker> {
-        let (jobs, job_rx) = mpsc::channel::<Job>();
-        let (done_tx, done) = mpsc::channel();
+        let (jobs, job_rx) = mpsc::channel::<(Job, Sender<Done>)>();
+        let (reply, done) = mpsc::channel();
         std::thread::Builder::new()
             .name("library".into())
             .spawn(move || {
@@ -303,10 +354,9 @@ impl LibraryWorker {
                 }
                 loop {
                     match job_rx.recv_timeout(REPLAY_EVERY) {
-                        Ok(job) => {
-                            if done_tx.send(worker.run(job)).is_err() {
-                                break;
-                            }
+                        Ok((job, reply)) => {
+                            // A client gone meanwhile does not stop the others.
+                            let _ = reply.send(worker.run(job));
                         }
                         // Quiet: connect (if need be) so offline transactions replay even
                         // when nobody uses the terminal.
@@ -319,12 +369,23 @@ impl LibraryWorker {
                     }
                 }
             })?;
-        Ok(LibraryWorker { jobs, done })
+        Ok(LibraryWorker { jobs, reply, done })
+    }
+
+    /// Another handle on the same worker (one library connection, one pad) with a reply
+    /// channel of its own: it gets the answers to its own jobs only.
+    pub fn client(&self) -> LibraryWorker {
+        let (reply, done) = mpsc::channel();
+        LibraryWorker {
+            jobs: self.jobs.clone(),
+            reply,
+            done,
+        }
     }
 
     /// Queues `job`; false when the worker has stopped.
     pub fn send(&self, job: Job) -> bool {
-        self.jobs.send(job).is_ok()
+        self.jobs.send((job, self.reply.clone())).is_ok()
     }
 
     /// The next finished job, if any (never waits).
