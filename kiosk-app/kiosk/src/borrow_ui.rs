@@ -156,6 +156,10 @@ struct State {
     pending: std::collections::VecDeque<(u64, JobKind)>,
     /// Makes the receipt the patron chose (`print`, `phone`, `none`) from the settled flow.
     receipt: Option<ReceiptHook>,
+    /// The sign-in page signs in for the account page, not to borrow.
+    for_account: bool,
+    /// Gets the patron signed in for the account page.
+    account: Option<Rc<dyn Fn(Patron)>>,
 }
 
 /// See [`BorrowUi::on_receipt`].
@@ -176,6 +180,7 @@ impl State {
         self.error = None;
         self.flow = None;
         self.patron = None;
+        self.for_account = false;
         self.generation += 1;
     }
 
@@ -216,6 +221,8 @@ impl BorrowUi {
                 generation: 0,
                 pending: Default::default(),
                 receipt: None,
+                for_account: false,
+                account: None,
             })),
         };
         let b = app.global::<Borrow>();
@@ -261,6 +268,23 @@ impl BorrowUi {
             s.screen = BorrowScreen::Signin;
         }
         self.sync();
+    }
+
+    /// Shows the sign-in page to sign in for the account page: the hook of
+    /// [`BorrowUi::on_account_sign_in`] gets the patron instead of the stack page opening.
+    pub fn open_for_account(&self) {
+        {
+            let mut s = self.state.borrow_mut();
+            s.forget();
+            s.screen = BorrowScreen::Signin;
+            s.for_account = true;
+        }
+        self.sync();
+    }
+
+    /// Called with the patron signed in on a page opened by [`BorrowUi::open_for_account`].
+    pub fn on_account_sign_in(&self, hook: impl Fn(Patron) + 'static) {
+        self.state.borrow_mut().account = Some(Rc::new(hook));
     }
 
     /// The screen showing.
@@ -515,6 +539,16 @@ impl BorrowUi {
                 s.card = Zeroizing::new(String::new());
                 s.field = Field::Card;
                 s.error = None;
+                if s.for_account
+                    && let Some(hook) = s.account.clone()
+                {
+                    s.forget();
+                    drop(s);
+                    tracing::info!(target: "kiosk::borrow", "signed in for the account");
+                    hook(patron);
+                    self.sync();
+                    return true;
+                }
                 s.flow = Some(BorrowFlow::new(
                     Some(patron.id.clone()),
                     StackSettings::default(),
@@ -584,6 +618,7 @@ impl BorrowUi {
         let b = app.global::<Borrow>();
         let s = self.state.borrow();
         b.set_screen(s.screen);
+        b.set_for_account(s.for_account);
         b.set_card(s.card.as_str().into());
         let digits = s.pin.chars().count();
         b.set_pin_length(i32::try_from(digits).unwrap_or(0));

@@ -9,13 +9,15 @@
 //! * Rendering is Slint's software renderer on winit (X11/Wayland); tests use Slint's testing
 //!   backend, one platform per test binary (`tests/ui.rs`).
 
+pub mod account_ui;
 pub mod adapter;
 pub mod attract;
 pub mod borrow_ui;
 pub mod catalogue;
-pub mod devices;
-pub mod library;
 pub mod cli;
+pub mod devices;
+pub mod giveback_ui;
+pub mod library;
 pub mod maintenance;
 pub mod maintenance_ui;
 pub mod narrator;

@@ -180,6 +180,9 @@ fn run(args: &Args) -> Result<u8, String> {
             Box::new(|_| Err(kiosk_flows::run::SignInError::Offline));
         kiosk::borrow_ui::BorrowUi::attach(&app, &kiosk, verifier)
     };
+    // Returning and the account page; each screen gets its own handle on the one worker.
+    let giveback = kiosk::giveback_ui::ReturnUi::attach(&app, &kiosk);
+    let account = kiosk::account_ui::AccountUi::attach(&app, &kiosk, &borrow);
     if profile.kind == kiosk_devices::TerminalKind::LibrarySelfcheck {
         let worker = match &queue {
             Some((q, path)) => kiosk::library::LibraryWorker::start_replaying(
@@ -192,6 +195,8 @@ fn run(args: &Args) -> Result<u8, String> {
             None => kiosk::library::LibraryWorker::start(sip2, devices.rfid.clone(), None),
         }
         .map_err(|e| format!("kiosk: cannot start the library worker: {e}"))?;
+        giveback.use_worker(Rc::new(worker.client()));
+        account.use_worker(Rc::new(worker.client()));
         borrow.use_worker(Rc::new(worker));
     }
     if let Some(printer) = devices.printer.clone() {
@@ -214,6 +219,8 @@ fn run(args: &Args) -> Result<u8, String> {
             Duration::from_millis(250),
             move || {
                 borrow.poll();
+                giveback.poll();
+                account.poll();
             },
         );
         timer
