@@ -221,6 +221,15 @@ impl AccountUi {
 
     /// Takes the worker's answers. Returns whether anything changed.
     pub fn poll(&self) -> bool {
+        // A card or phone code opened the borrow sign-in over this page: this patron's
+        // account is not shown again when it closes.
+        let borrowing = self.app.upgrade().is_some_and(|app| {
+            app.global::<crate::ui::Borrow>().get_screen() != crate::ui::BorrowScreen::Closed
+        });
+        if borrowing && self.is_open() {
+            self.state.borrow_mut().forget();
+            self.sync();
+        }
         let Some(worker) = self.state.borrow().worker.clone() else {
             return false;
         };

@@ -156,6 +156,7 @@ impl ReturnUi {
 
     /// Takes the worker's answers and starts the next round while the page shows.
     pub fn poll(&self) -> bool {
+        self.give_way();
         let Some(worker) = self.state.borrow().worker.clone() else {
             return false;
         };
@@ -197,6 +198,18 @@ impl ReturnUi {
             s.pending.push_back(g);
         }
         changed
+    }
+
+    /// A card or phone code opened the borrow sign-in over this page: the return stops, so
+    /// the pad never runs a return round and a borrow round on the same books.
+    fn give_way(&self) {
+        let borrowing = self.app.upgrade().is_some_and(|app| {
+            app.global::<crate::ui::Borrow>().get_screen() != crate::ui::BorrowScreen::Closed
+        });
+        if borrowing && self.is_open() {
+            tracing::info!(target: "kiosk::return", "the borrow screens took over");
+            self.close();
+        }
     }
 
     /// "Finish" once every book is settled ends the session.

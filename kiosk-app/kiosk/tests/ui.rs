@@ -1222,6 +1222,18 @@ fn return_and_account_on_the_demo_library() {
     assert!(!g().get_open() && giveback.with_flow(|f| f.is_none()));
     demo.run("clear-pad").unwrap();
 
+    // An ID card on the reader while the return page shows: the borrow sign-in takes over
+    // and the return stops (no return round runs under the borrow).
+    h.press("开始");
+    h.press("还书");
+    assert!(g().get_open());
+    kiosk::devices::card_placed(&h.kiosk, &borrow, "110101199001010015");
+    until("signed in by ID card", &|| {
+        b().get_screen() == BorrowScreen::Stack
+    });
+    assert!(!g().get_open() && giveback.with_flow(|f| f.is_none()));
+    h.kiosk.input(kiosk::Input::Finish);
+
     // P003 (through the "renew" tile): fines, B004 ready on the hold shelf, no loans left.
     h.press("开始");
     h.press("续借");
