@@ -154,6 +154,12 @@ struct State {
     /// Generations of the jobs sent and not answered yet, oldest first (the worker answers
     /// in order).
     pending: std::collections::VecDeque<(u64, JobKind)>,
+    /// AFI values and offline policy of the library.
+    stack: StackSettings,
+    /// The identifier of the sign-in waiting for the library system's answer: with a
+    /// return-and-borrow offline policy an unreachable library system lets the patron borrow
+    /// on it (checked when the transactions replay).
+    asked_for: Option<Zeroizing<String>>,
     /// Makes the receipt the patron chose (`print`, `phone`, `none`) from the settled flow.
     receipt: Option<ReceiptHook>,
     /// The sign-in page signs in for the account page, not to borrow.
@@ -181,6 +187,7 @@ impl State {
         self.flow = None;
         self.patron = None;
         self.for_account = false;
+        self.asked_for = None;
         self.generation += 1;
     }
 
@@ -223,6 +230,8 @@ impl BorrowUi {
                 receipt: None,
                 for_account: false,
                 account: None,
+                stack: StackSettings::default(),
+                asked_for: None,
             })),
         };
         let b = app.global::<Borrow>();
@@ -350,13 +359,21 @@ impl BorrowUi {
     /// Runs sign-ins and the pad on `worker` from now on: the verifier and the callers' pad
     /// feed are no longer used. [`BorrowUi::poll`] must then be called often (the app's timer).
     pub fn use_worker(&self, worker: Rc<LibraryWorker>) {
-        self.state.borrow_mut().worker = Some(worker);
+        let mut s = self.state.borrow_mut();
+        // Jobs sent to an earlier worker are never answered by this one.
+        s.pending.clear();
+        s.worker = Some(worker);
     }
 
     /// Called with the settled flow when the patron picks a receipt, before the session ends
     /// (and wipes the flow).
     pub fn on_receipt(&self, hook: impl Fn(&BorrowFlow, &str, crate::session::Language) + 'static) {
         self.state.borrow_mut().receipt = Some(Rc::new(hook));
+    }
+
+    /// The library's AFI values and offline policy for the next flows.
+    pub fn set_stack_settings(&self, settings: StackSettings) {
+        self.state.borrow_mut().stack = settings;
     }
 
     /// How sign-ins are checked (ID card rule, the phone-code issuer's key).
@@ -390,7 +407,24 @@ impl BorrowUi {
             }
             match done {
                 Done::SignedIn(result) => {
-                    self.state.borrow_mut().error = None;
+                    let asked_for = {
+                        let mut st = self.state.borrow_mut();
+                        st.error = None;
+                        st.asked_for.take()
+                    };
+                    let offline_loans = self.state.borrow().stack.offline.mode
+                        == kiosk_flows::OfflineMode::ReturnAndBorrow;
+                    let result = match (result, asked_for) {
+                        (Err(SignInError::Offline), Some(id)) if offline_loans => {
+                            tracing::info!(target: "kiosk::borrow", "library system offline: signed in unverified for offline loans");
+                            Ok(Patron {
+                                id: id.to_string(),
+                                pin: None,
+                                name: None,
+                            })
+                        }
+                        (result, _) => result,
+                    };
                     self.signed_in(result);
                 }
                 Done::Borrow { flow, error } => {
@@ -510,6 +544,7 @@ impl BorrowUi {
             }
             s.pin = Zeroizing::new(String::new());
             s.error = Some(CHECKING);
+            s.asked_for = Some(Zeroizing::new(lookup.patron_id.clone()));
             if worker.send(Job::SignIn(lookup.clone())) {
                 let g = s.generation;
                 s.pending.push_back((g, JobKind::SignIn));
@@ -549,10 +584,7 @@ impl BorrowUi {
                     self.sync();
                     return true;
                 }
-                s.flow = Some(BorrowFlow::new(
-                    Some(patron.id.clone()),
-                    StackSettings::default(),
-                ));
+                s.flow = Some(BorrowFlow::new(Some(patron.id.clone()), s.stack.clone()));
                 s.patron = Some(patron);
                 s.screen = BorrowScreen::Stack;
                 tracing::info!(target: "kiosk::borrow", "signed in");

@@ -450,3 +450,38 @@ pub fn library_config(
         None => Ok(None),
     }
 }
+
+/// The borrow and return settings of the profile's `[library]` section: AFI values and the
+/// offline policy, with the fixed due date of an offline loan counted from today (China
+/// Standard Time).
+pub fn stack_settings(profile: &kiosk_devices::Profile) -> kiosk_flows::StackSettings {
+    let mut settings = kiosk_flows::StackSettings::default();
+    let Some(lib) = &profile.library else {
+        return settings;
+    };
+    if let Ok(v) = u8::from_str_radix(lib.afi_in.trim(), 16) {
+        settings.afi.in_stock = v;
+    }
+    if let Ok(v) = u8::from_str_radix(lib.afi_out.trim(), 16) {
+        settings.afi.on_loan = v;
+    }
+    settings.offline = kiosk_flows::OfflinePolicy {
+        mode: match lib.offline.as_str() {
+            "none" => kiosk_flows::OfflineMode::None,
+            "return-and-borrow" => kiosk_flows::OfflineMode::ReturnAndBorrow,
+            _ => kiosk_flows::OfflineMode::ReturnOnly,
+        },
+        max_loans_per_patron: lib.offline_loans_per_patron,
+        max_loans_per_terminal: lib.offline_loans_per_terminal,
+        due_date: {
+            let due = kiosk_sip2::Timestamp(
+                kiosk_sip2::Timestamp::now().0
+                    + 8 * 3600
+                    + i64::from(lib.offline_loan_days) * 86_400,
+            )
+            .to_sip2();
+            format!("{}-{}-{}", &due[0..4], &due[4..6], &due[6..8])
+        },
+    };
+    settings
+}

@@ -182,6 +182,7 @@ fn run(args: &Args) -> Result<u8, String> {
     };
     // Returning and the account page; each screen gets its own handle on the one worker.
     let giveback = kiosk::giveback_ui::ReturnUi::attach(&app, &kiosk);
+    giveback.set_stack_settings(kiosk::library::stack_settings(&profile));
     let account = kiosk::account_ui::AccountUi::attach(&app, &kiosk, &borrow);
     if profile.kind == kiosk_devices::TerminalKind::LibrarySelfcheck {
         let worker = match &queue {
@@ -229,6 +230,7 @@ fn run(args: &Args) -> Result<u8, String> {
         borrow.set_sign_in(kiosk::devices::demo_sign_in());
     }
     kiosk.on_session_end(devices.reset_after_session());
+    borrow.set_stack_settings(kiosk::library::stack_settings(&profile));
     let _codes = devices
         .scanner
         .clone()

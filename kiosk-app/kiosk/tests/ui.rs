@@ -887,7 +887,9 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
             std::thread::sleep(Duration::from_millis(10));
         }
         panic!(
-            "{what}: never happened; rows {:?}",
+            "{what}: never happened; error {:?} screen {:?} rows {:?}",
+            b().get_error(),
+            b().get_screen(),
             b().get_rows().iter().collect::<Vec<_>>()
         );
     };
@@ -1019,7 +1021,76 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
     );
     assert!(_server.library().item("B001").unwrap().out_to.is_none());
     drop(replaying);
+
+    // The library system down and a return-and-borrow offline policy: the patron signs in
+    // unverified, the loans go to the signed queue with the fixed offline due date, within
+    // the per-patron limit, and the tags are secured as on loan.
+    let mut offline_profile = profile.clone();
+    if let Some(lib) = offline_profile.library.as_mut() {
+        lib.offline = "return-and-borrow".into();
+        lib.offline_loans_per_patron = 2;
+    }
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let before = queue.stats().unwrap().pending;
+    borrow.set_stack_settings(kiosk::library::stack_settings(&offline_profile));
+    borrow.use_worker(Rc::new(
+        LibraryWorker::start(
+            Some(kiosk::library::Sip2Config {
+                addr: dead_addr,
+                settings: sip2_settings.clone(),
+            }),
+            devices.rfid.clone(),
+            Some(queue.clone()),
+        )
+        .unwrap(),
+    ));
+    h.press("开始");
+    h.press("借书");
+    for k in ["P", "0", "0", "3"] {
+        b().invoke_key(k.into());
+    }
+    h.press("下一步");
+    for d in "5678".chars() {
+        h.press(&d.to_string());
+    }
+    h.press("登录");
+    until("signed in offline", &|| {
+        b().get_screen() == BorrowScreen::Stack
+    });
+    demo.run("put-books").unwrap();
+    until("the offline stack settled", &|| {
+        b().get_rows().row_count() == 9 && b().get_settled()
+    });
+    let rows: Vec<_> = b().get_rows().iter().collect();
+    let lent = rows.iter().filter(|r| r.state == "done").count();
+    assert_eq!(lent, 2, "the per-patron offline limit: {rows:?}");
+    assert!(rows.iter().any(
+        |r| r.detail == "While the library system is offline only a few items can be borrowed."
+    ));
+    assert_eq!(
+        queue.stats().unwrap().pending,
+        before + 2,
+        "two loans in the signed queue"
+    );
+    let secured = pad.tags().iter().filter(|t| t.afi == 0xC2).count();
+    assert_eq!(secured, 2, "only the two lent books are secured as on loan");
+    h.kiosk.input(kiosk::Input::Finish);
+    demo.run("clear-pad").unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    borrow.set_stack_settings(kiosk::library::stack_settings(&profile));
+    borrow.use_worker(Rc::new(
+        LibraryWorker::start(
+            Some(kiosk::library::Sip2Config {
+                addr: _server.addr().to_string(),
+                settings: sip2_settings.clone(),
+            }),
+            devices.rfid.clone(),
+            None,
+        )
+        .unwrap(),
+    ));
 
     // The resident ID card on the reader starts a session and signs in (the demo library
     // registers the card's number as a patron).
