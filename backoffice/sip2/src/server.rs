@@ -486,6 +486,10 @@ fn answer(lib: &mut DemoLibrary, message: Message) -> Result<Option<RawMessage>,
                         permanent_location: Some("MAIN".into()),
                         title_identifier: Some(item.title.clone()),
                         sort_bin: Some(if hold.is_some() { "HOLD" } else { "A1" }.into()),
+                        // SIP2 2.00 checkin response: CV 01 "hold for this library", CY the
+                        // patron waiting (and AA, as the toy library sends it).
+                        alert_type: hold.as_ref().map(|_| "01".into()),
+                        hold_patron_id: hold.clone(),
                         patron_identifier: hold,
                         media_type: item.media.clone(),
                         screen_message: vec![screen],

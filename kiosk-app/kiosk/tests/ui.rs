@@ -1263,13 +1263,11 @@ fn return_and_account_on_the_demo_library() {
         g().get_rows().row_count() == 9 && g().get_settled()
     });
     let rows: Vec<_> = g().get_rows().iter().collect();
-    // B004 is on hold for P003: the demo server answers with the alert flag and sort bin
-    // HOLD but names the hold patron in AA, not CY, which kiosk_flows::run does not read as a
-    // hold yet, so the row says "take it to the desk" (an alert item) instead of the hold
-    // shelf notice the page shows for `Checkin::on_hold` (unit test in giveback_ui).
+    // B004 is on hold for P003: the demo server answers with the alert type 01 and the hold
+    // patron (CV, CY), so the row sends the book to the hold shelf.
     for row in &rows {
         let expected = if row.item_id == "B004" {
-            "staff"
+            "hold"
         } else {
             "sorted"
         };
@@ -1277,7 +1275,10 @@ fn return_and_account_on_the_demo_library() {
     }
     let hold = rows.iter().find(|r| r.item_id == "B004").unwrap();
     assert_eq!(rows[0].item_id, "B004", "what needs the patron first");
-    assert!(h.has(&format!("{}: 请把这本书交到服务台", hold.title)));
+    assert!(h.has(&format!(
+        "{}: 已还。有读者在等这本书，请把它放到预约书架上",
+        hold.title
+    )));
     let sorted = rows.iter().find(|r| r.item_id == "B001").unwrap();
     assert!(h.has(&format!("{}: 已还，请放入 A1 号分拣箱", sorted.title)));
     assert!(h.has("已还 9 本 / 共 9 本"));
