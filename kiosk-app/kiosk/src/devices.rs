@@ -241,6 +241,24 @@ impl Devices {
             _serial: Vec::new(),
         };
 
+        // The device's transport: its simulator started on a pty for `sim:`, else the
+        // profile's transport string. A failure is reported and the device left out.
+        let mut transport = |name: &str,
+                             entry: &DeviceEntry,
+                             sim: &mut dyn FnMut() -> Result<TransportSpec, String>|
+         -> Option<TransportSpec> {
+            let spec = if is_sim(entry) {
+                sim().map_err(|e| sim_failed(name, e))
+            } else {
+                spec_of(name, entry)
+            };
+            spec.map_err(|e| problems.push(e)).ok()
+        };
+        let pty = |sim: &SerialSim, baud: u32| TransportSpec::Serial {
+            path: sim.path().display().to_string(),
+            baud,
+        };
+
         let rfid = profile.devices.get("rfid").and_then(|entry| {
             let kind: ReaderKind = entry
                 .protocol
@@ -248,32 +266,15 @@ impl Devices {
                 .unwrap_or("feig")
                 .parse()
                 .unwrap_or(ReaderKind::Feig);
-            let spec = if is_sim(entry) {
+            let spec = transport("rfid", entry, &mut || {
                 let pad = RfidPad::new(Vec::new());
-                match SerialSim::start(RfidPadSim::new(kind, pad.clone()), None) {
-                    Ok(sim) => {
-                        let spec = TransportSpec::Serial {
-                            path: sim.path().display().to_string(),
-                            baud: kind.protocol().serial().baud,
-                        };
-                        demo.pad = Some(pad);
-                        demo._serial.push(sim);
-                        spec
-                    }
-                    Err(e) => {
-                        problems.push(sim_failed("rfid", e));
-                        return None;
-                    }
-                }
-            } else {
-                match spec_of("rfid", entry) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        problems.push(e);
-                        return None;
-                    }
-                }
-            };
+                let sim = SerialSim::start(RfidPadSim::new(kind, pad.clone()), None)
+                    .map_err(|e| e.to_string())?;
+                let spec = pty(&sim, kind.protocol().serial().baud);
+                demo.pad = Some(pad);
+                demo._serial.push(sim);
+                Ok(spec)
+            })?;
             let opts = RfidOptions {
                 afi: afi_config(profile),
                 ..RfidOptions::default()
@@ -287,43 +288,19 @@ impl Devices {
         });
 
         let idcard = profile.devices.get("idcard").and_then(|entry| {
-            let spec = if is_sim(entry) {
+            let spec = transport("idcard", entry, &mut || {
                 let scenario = IdCardScenario {
                     card: None,
                     ..IdCardScenario::demo()
                 };
-                let started = IdCardSim::new(&scenario)
-                    .map_err(|e| e.to_string())
-                    .and_then(|sim| {
-                        let handle = sim.handle();
-                        SerialSim::start(sim, None)
-                            .map(|s| (s, handle))
-                            .map_err(|e| e.to_string())
-                    });
-                match started {
-                    Ok((sim, handle)) => {
-                        let spec = TransportSpec::Serial {
-                            path: sim.path().display().to_string(),
-                            baud: 115_200,
-                        };
-                        demo.idcard = Some(handle);
-                        demo._serial.push(sim);
-                        spec
-                    }
-                    Err(e) => {
-                        problems.push(sim_failed("idcard", e));
-                        return None;
-                    }
-                }
-            } else {
-                match spec_of("idcard", entry) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        problems.push(e);
-                        return None;
-                    }
-                }
-            };
+                let sim = IdCardSim::new(&scenario).map_err(|e| e.to_string())?;
+                let handle = sim.handle();
+                let sim = SerialSim::start(sim, None).map_err(|e| e.to_string())?;
+                let spec = pty(&sim, 115_200);
+                demo.idcard = Some(handle);
+                demo._serial.push(sim);
+                Ok(spec)
+            })?;
             Some(supervisor.add(
                 "idcard",
                 DeviceClass::IdCardReader,
@@ -333,37 +310,22 @@ impl Devices {
         });
 
         let printer = profile.devices.get("printer").and_then(|entry| {
-            let spec = if is_sim(entry) {
-                let opts = PrinterSimOptions {
+            let spec = transport("printer", entry, &mut || {
+                let sim = PrinterSim::start(PrinterSimOptions {
                     pty: true,
                     ..PrinterSimOptions::default()
-                };
-                match PrinterSim::start(opts) {
-                    Ok(sim) => {
-                        let Some(path) = sim.pty_path().map(|p| p.display().to_string()) else {
-                            problems.push(sim_failed("printer", "no pseudo-terminal"));
-                            return None;
-                        };
-                        demo.printer = Some(sim);
-                        TransportSpec::Serial {
-                            path,
-                            baud: 115_200,
-                        }
-                    }
-                    Err(e) => {
-                        problems.push(sim_failed("printer", e));
-                        return None;
-                    }
-                }
-            } else {
-                match spec_of("printer", entry) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        problems.push(e);
-                        return None;
-                    }
-                }
-            };
+                })
+                .map_err(|e| e.to_string())?;
+                let path = sim
+                    .pty_path()
+                    .map(|p| p.display().to_string())
+                    .ok_or("no pseudo-terminal")?;
+                demo.printer = Some(sim);
+                Ok(TransportSpec::Serial {
+                    path,
+                    baud: 115_200,
+                })
+            })?;
             let opener: kiosk_devices::supervisor::Opener<dyn ReceiptPrinter> =
                 Box::new(move || {
                     EscPosPrinter::open(&spec)
@@ -380,32 +342,14 @@ impl Devices {
 
         let scanner = profile.devices.get("scanner").and_then(|entry| {
             let config = kiosk_scanner::LineConfig::default();
-            let spec = if is_sim(entry) {
+            let spec = transport("scanner", entry, &mut || {
                 let (sim, feed) = ScannerSim::new(config.clone());
-                match SerialSim::start(sim, None) {
-                    Ok(sim) => {
-                        let spec = TransportSpec::Serial {
-                            path: sim.path().display().to_string(),
-                            baud: 9600,
-                        };
-                        demo.scanner = Some(feed);
-                        demo._serial.push(sim);
-                        spec
-                    }
-                    Err(e) => {
-                        problems.push(sim_failed("scanner", e));
-                        return None;
-                    }
-                }
-            } else {
-                match spec_of("scanner", entry) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        problems.push(e);
-                        return None;
-                    }
-                }
-            };
+                let sim = SerialSim::start(sim, None).map_err(|e| e.to_string())?;
+                let spec = pty(&sim, 9600);
+                demo.scanner = Some(feed);
+                demo._serial.push(sim);
+                Ok(spec)
+            })?;
             let opener: kiosk_devices::supervisor::Opener<dyn CodeScanner> = Box::new(move || {
                 SerialScanner::open(&spec, config.clone())
                     .map(|s| Box::new(s) as Box<dyn CodeScanner>)
@@ -420,41 +364,18 @@ impl Devices {
         });
 
         let fingerprint = profile.devices.get("fingerprint").and_then(|entry| {
-            let spec = if is_sim(entry) {
-                let started = kiosk_sim::fingerprint::FingerprintSim::new(
+            let spec = transport("fingerprint", entry, &mut || {
+                let sim = kiosk_sim::fingerprint::FingerprintSim::new(
                     &kiosk_sim::fingerprint::FingerprintScenario::default(),
                 )
-                .map_err(|e| e.to_string())
-                .and_then(|sim| {
-                    let handle = sim.handle();
-                    SerialSim::start(sim, None)
-                        .map(|s| (s, handle))
-                        .map_err(|e| e.to_string())
-                });
-                match started {
-                    Ok((sim, handle)) => {
-                        let spec = TransportSpec::Serial {
-                            path: sim.path().display().to_string(),
-                            baud: 57_600,
-                        };
-                        demo.fingerprint = Some(handle);
-                        demo._serial.push(sim);
-                        spec
-                    }
-                    Err(e) => {
-                        problems.push(sim_failed("fingerprint", e));
-                        return None;
-                    }
-                }
-            } else {
-                match spec_of("fingerprint", entry) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        problems.push(e);
-                        return None;
-                    }
-                }
-            };
+                .map_err(|e| e.to_string())?;
+                let handle = sim.handle();
+                let sim = SerialSim::start(sim, None).map_err(|e| e.to_string())?;
+                let spec = pty(&sim, 57_600);
+                demo.fingerprint = Some(handle);
+                demo._serial.push(sim);
+                Ok(spec)
+            })?;
             Some(supervisor.add(
                 "fingerprint",
                 DeviceClass::FingerprintReader,
@@ -655,84 +576,115 @@ impl Devices {
     }
 }
 
-/// Polls the ID-card reader on a thread of its own (GA/T 467 timing, `CardPoller`). Keeps
-/// running while the returned timer lives.
-pub struct CardWatch {
+/// A device read on a thread of its own; each reading reaches the UI thread (a 200 ms timer)
+/// in a buffer wiped after use. Reading stops when this is dropped.
+pub struct DeviceWatch {
     _timer: slint::Timer,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl Drop for CardWatch {
+impl Drop for DeviceWatch {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-/// A card placed on the reader starts a session (attract screen) and, on a library terminal,
-/// signs the patron in with the card's ID number (`IdCardRule` of the sign-in settings). Only
-/// the ID number crosses to the UI thread, in a buffer wiped after use; the rest of the card is
-/// dropped on the polling thread.
-pub fn watch_cards(
-    reader: Supervised<dyn IdCardReader>,
-    kiosk: &crate::Kiosk,
-    borrow: &crate::borrow_ui::BorrowUi,
-) -> CardWatch {
+/// Runs `read` on the thread `name` while `device` is open (a fault waits `pause` and tries
+/// again; the supervisor reopens a lost device) and hands what it read to `on_read`.
+fn watch<D: ?Sized + kiosk_devices::Device + 'static>(
+    device: Supervised<D>,
+    name: &str,
+    pause: Duration,
+    mut read: impl FnMut(
+        &Supervised<D>,
+    ) -> Result<
+        Option<zeroize::Zeroizing<String>>,
+        kiosk_devices::health::DeviceFault,
+    > + Send
+    + 'static,
+    on_read: impl Fn(&str) + 'static,
+) -> DeviceWatch {
     use std::sync::atomic::{AtomicBool, Ordering};
     let (tx, rx) = std::sync::mpsc::channel::<zeroize::Zeroizing<String>>();
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
-    let spawned = std::thread::Builder::new()
-        .name("idcard-poll".into())
-        .spawn(move || {
-            let mut poller = kiosk_devices::CardPoller::new(Duration::from_millis(500));
-            while !s.load(Ordering::Relaxed) {
-                if !reader.is_open() {
-                    std::thread::sleep(Duration::from_millis(500));
-                    continue;
+    let thread = name.to_string();
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            if !device.is_open() {
+                std::thread::sleep(pause);
+                continue;
+            }
+            match read(&device) {
+                Ok(Some(text)) => {
+                    if tx.send(text).is_err() {
+                        return;
+                    }
                 }
-                match reader.with(|r| poller.poll(r, false)) {
-                    Ok(Some(card)) => {
-                        let number = zeroize::Zeroizing::new(card.number.clone());
-                        drop(card);
-                        if tx.send(number).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(fault) => {
-                        tracing::debug!(target: "kiosk::devices", kind = fault.kind.as_str(), "ID card poll");
-                        std::thread::sleep(Duration::from_millis(500));
-                    }
+                Ok(None) => {}
+                Err(fault) => {
+                    tracing::debug!(target: "kiosk::devices", thread, kind = fault.kind.as_str(), "device read");
+                    std::thread::sleep(pause);
                 }
             }
-        });
+        }
+    });
     if let Err(e) = spawned {
-        tracing::error!(target: "kiosk::devices", "cannot start the ID card poll: {e}");
+        tracing::error!(target: "kiosk::devices", "cannot start the {name} thread: {e}");
     }
     let timer = slint::Timer::default();
-    let (kiosk, borrow) = (kiosk.clone(), borrow.clone());
     timer.start(
         slint::TimerMode::Repeated,
         Duration::from_millis(200),
         move || {
-            while let Ok(number) = rx.try_recv() {
-                card_placed(&kiosk, &borrow, &number);
+            while let Ok(text) = rx.try_recv() {
+                on_read(&text);
             }
         },
     );
-    CardWatch {
+    DeviceWatch {
         _timer: timer,
         stop,
     }
 }
 
-/// What a card on the reader does: start a session; on the borrow sign-in page (opened for
-/// it on a library terminal) sign in with it.
-pub fn card_placed(kiosk: &crate::Kiosk, borrow: &crate::borrow_ui::BorrowUi, id_number: &str) {
-    use crate::session::{Input, Trigger};
-    tracing::info!(target: "kiosk::devices", "ID card placed");
+/// A card placed on the reader starts a session (attract screen) and, on a library terminal,
+/// signs the patron in with the card's ID number (`IdCardRule` of the sign-in settings),
+/// polled with the GA/T 467 timing of `CardPoller`. Only the ID number crosses to the UI
+/// thread; the rest of the card is dropped on the polling thread.
+pub fn watch_cards(
+    reader: Supervised<dyn IdCardReader>,
+    kiosk: &crate::Kiosk,
+    borrow: &crate::borrow_ui::BorrowUi,
+) -> DeviceWatch {
+    let mut poller = kiosk_devices::CardPoller::new(Duration::from_millis(500));
+    let (kiosk, borrow) = (kiosk.clone(), borrow.clone());
+    watch(
+        reader,
+        "idcard-poll",
+        Duration::from_millis(500),
+        move |reader| {
+            reader
+                .with(|r| poller.poll(r, false))
+                .map(|card| card.map(|card| zeroize::Zeroizing::new(card.number.clone())))
+        },
+        move |number| card_placed(&kiosk, &borrow, number),
+    )
+}
+
+/// What a card or code from a device does: start a session, and on a library terminal sign in
+/// with it on the borrow sign-in page (opened for it). `now` is Unix seconds.
+fn signed_in_by_device(
+    kiosk: &crate::Kiosk,
+    borrow: &crate::borrow_ui::BorrowUi,
+    trigger: crate::session::Trigger,
+    credential: kiosk_flows::signin::Credential,
+    now: i64,
+) {
+    use crate::session::Input;
+    tracing::info!(target: "kiosk::devices", ?trigger, "sign-in from a device");
     if !kiosk.with_session(|s| s.is_active()) {
-        kiosk.input(Input::Start(Trigger::Card));
+        kiosk.input(Input::Start(trigger));
     }
     if !borrow.has_worker() {
         return;
@@ -740,10 +692,15 @@ pub fn card_placed(kiosk: &crate::Kiosk, borrow: &crate::borrow_ui::BorrowUi, id
     if borrow.screen() == crate::ui::BorrowScreen::Closed {
         borrow.open();
     }
+    borrow.sign_in(&credential, now);
+}
+
+/// What a card on the reader does (see [`watch_cards`]).
+pub fn card_placed(kiosk: &crate::Kiosk, borrow: &crate::borrow_ui::BorrowUi, id_number: &str) {
     let credential = kiosk_flows::signin::Credential::IdCard {
         id_number: id_number.to_string(),
     };
-    borrow.sign_in(&credential, 0);
+    signed_in_by_device(kiosk, borrow, crate::session::Trigger::Card, credential, 0);
 }
 
 /// The seed of the demo's phone-code issuer key. Demo only: a real library configures its
@@ -781,88 +738,39 @@ pub fn demo_phone_code() -> String {
     kiosk_flows::signin::PatronToken::issue(&key, "P003", unix_now() + 600, &nonce)
 }
 
-/// Reads codes from the scanner on a thread of its own. Keeps running while it lives.
-pub struct CodeWatch {
-    _timer: slint::Timer,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Drop for CodeWatch {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// A code shown to the scanner starts a session and, on a library terminal, signs in with
 /// it (a phone code) on the borrow sign-in page.
 pub fn watch_codes(
     scanner: Supervised<dyn CodeScanner>,
     kiosk: &crate::Kiosk,
     borrow: &crate::borrow_ui::BorrowUi,
-) -> CodeWatch {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let (tx, rx) = std::sync::mpsc::channel::<zeroize::Zeroizing<String>>();
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let spawned = std::thread::Builder::new()
-        .name("scanner-read".into())
-        .spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if !scanner.is_open() {
-                    std::thread::sleep(Duration::from_millis(500));
-                    continue;
-                }
-                match scanner.with(|r| r.next_code(Duration::from_millis(300))) {
-                    Ok(Some(code)) => {
-                        if tx.send(zeroize::Zeroizing::new(code.text)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(fault) => {
-                        tracing::debug!(target: "kiosk::devices", kind = fault.kind.as_str(), "scanner read");
-                        std::thread::sleep(Duration::from_millis(300));
-                    }
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(target: "kiosk::devices", "cannot start the scanner reader: {e}");
-    }
-    let timer = slint::Timer::default();
+) -> DeviceWatch {
     let (kiosk, borrow) = (kiosk.clone(), borrow.clone());
-    timer.start(
-        slint::TimerMode::Repeated,
-        Duration::from_millis(200),
-        move || {
-            while let Ok(text) = rx.try_recv() {
-                code_scanned(&kiosk, &borrow, &text);
-            }
+    watch(
+        scanner,
+        "scanner-read",
+        Duration::from_millis(300),
+        |scanner| {
+            scanner
+                .with(|r| r.next_code(Duration::from_millis(300)))
+                .map(|code| code.map(|c| zeroize::Zeroizing::new(c.text)))
         },
-    );
-    CodeWatch {
-        _timer: timer,
-        stop,
-    }
+        move |text| code_scanned(&kiosk, &borrow, text),
+    )
 }
 
-/// What a scanned code does: start a session; on a library terminal sign in with it.
+/// What a scanned code does (see [`watch_codes`]).
 pub fn code_scanned(kiosk: &crate::Kiosk, borrow: &crate::borrow_ui::BorrowUi, text: &str) {
-    use crate::session::{Input, Trigger};
-    tracing::info!(target: "kiosk::devices", "code scanned");
-    if !kiosk.with_session(|s| s.is_active()) {
-        kiosk.input(Input::Start(Trigger::Scan));
-    }
-    if !borrow.has_worker() {
-        return;
-    }
-    if borrow.screen() == crate::ui::BorrowScreen::Closed {
-        borrow.open();
-    }
     let credential = kiosk_flows::signin::Credential::PhoneQr {
         text: text.to_string(),
     };
-    borrow.sign_in(&credential, unix_now());
+    signed_in_by_device(
+        kiosk,
+        borrow,
+        crate::session::Trigger::Scan,
+        credential,
+        unix_now(),
+    );
 }
 
 #[cfg(test)]
