@@ -4,11 +4,10 @@
 //! translated in the `.slint` source (`Borrow.status-text`, `Borrow.message` map the flows'
 //! message ids through `@tr`).
 //!
-//! Devices are not opened by the app yet: whoever has the events feeds them in through
-//! [`BorrowUi::pad`], [`BorrowUi::answered`] and [`BorrowUi::tag_written`] (the tests, the demo
-//! in [`demo`]). Checking a patron is the [`Verifier`]'s job (the SIP2 sign-in of
-//! `kiosk_flows::run` on a real terminal, [`demo::verifier`] in the demo); it is called on the
-//! UI thread, so a real one must answer quickly or be moved to a worker.
+//! In the app the sign-ins and the pad run on a [`LibraryWorker`] ([`BorrowUi::use_worker`],
+//! [`BorrowUi::poll`]). Without one, whoever has the events feeds them in through
+//! [`BorrowUi::pad`], [`BorrowUi::answered`] and [`BorrowUi::tag_written`] and the
+//! [`Verifier`] checks patrons on the UI thread (the UI tests and goldens, with [`demo`]).
 //!
 //! What the patron typed and the flow (which names the patron) are dropped when the session
 //! ends, however it ends ([`crate::Kiosk::on_session_end`]).
