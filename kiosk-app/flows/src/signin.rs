@@ -32,9 +32,8 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
+pub use kiosk_token::{PatronToken, TokenError};
 
 use crate::pad::StrayTag;
 
@@ -117,6 +116,16 @@ pub enum CredentialError {
     Expired,
     #[error("sign-in code already used")]
     Replayed,
+}
+
+impl From<TokenError> for CredentialError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotAToken => CredentialError::NotAToken,
+            TokenError::Malformed(what) => CredentialError::Malformed(what),
+            TokenError::BadSignature => CredentialError::BadSignature,
+        }
+    }
 }
 
 impl CredentialError {
@@ -230,95 +239,12 @@ pub fn resolve(
     }
 }
 
-/// A phone sign-in token (format in the module docs).
-#[derive(Clone, PartialEq, Eq)]
-pub struct PatronToken {
-    pub card: String,
-    pub expires: i64,
-    pub nonce: Vec<u8>,
-    signed: String,
-    signature: [u8; 64],
-}
-
-impl std::fmt::Debug for PatronToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PatronToken(expires {})", self.expires)
-    }
-}
-
-const PREFIX: &str = "KPT1";
-
-impl PatronToken {
-    /// Decodes the QR text; checks the layout, not the signature.
-    pub fn parse(text: &str) -> Result<PatronToken, CredentialError> {
-        let text = text.trim();
-        if text.len() > 512 {
-            return Err(CredentialError::Malformed("too long"));
-        }
-        let parts: Vec<&str> = text.split('.').collect();
-        if parts.first() != Some(&PREFIX) {
-            return Err(CredentialError::NotAToken);
-        }
-        let [_, card, expires, nonce, sig] = parts[..] else {
-            return Err(CredentialError::Malformed("wrong number of fields"));
-        };
-        let card = B64
-            .decode(card)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .filter(|c| (1..=64).contains(&c.len()) && !c.chars().any(char::is_control))
-            .ok_or(CredentialError::Malformed("card"))?;
-        if expires.is_empty() || expires.len() > 12 || !expires.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(CredentialError::Malformed("expiry"));
-        }
-        let expires: i64 = expires
-            .parse()
-            .map_err(|_| CredentialError::Malformed("expiry"))?;
-        let nonce = B64
-            .decode(nonce)
-            .ok()
-            .filter(|n| (8..=32).contains(&n.len()))
-            .ok_or(CredentialError::Malformed("nonce"))?;
-        let signature: [u8; 64] = B64
-            .decode(sig)
-            .ok()
-            .and_then(|s| s.try_into().ok())
-            .ok_or(CredentialError::Malformed("signature"))?;
-        let signed = text[..text.rfind('.').unwrap_or(0)].to_string();
-        Ok(PatronToken {
-            card,
-            expires,
-            nonce,
-            signed,
-            signature,
-        })
-    }
-
-    /// Checks the Ed25519 signature (`verify_strict`).
-    pub fn verify(&self, key: &VerifyingKey) -> Result<(), CredentialError> {
-        key.verify_strict(
-            self.signed.as_bytes(),
-            &Signature::from_bytes(&self.signature),
-        )
-        .map_err(|_| CredentialError::BadSignature)
-    }
-
-    /// Issues a token: what the library's app server does (used by the demo and the tests).
-    pub fn issue(key: &SigningKey, card: &str, expires: i64, nonce: &[u8]) -> String {
-        let signed = format!(
-            "{PREFIX}.{}.{expires}.{}",
-            B64.encode(card),
-            B64.encode(nonce)
-        );
-        let sig = key.sign(signed.as_bytes());
-        format!("{signed}.{}", B64.encode(sig.to_bytes()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use ed25519_dalek::SigningKey;
 
     fn key() -> SigningKey {
         SigningKey::from_bytes(&[7; 32])
@@ -440,29 +366,6 @@ mod tests {
     }
 
     #[test]
-    fn damaged_codes_are_typed_errors() {
-        for (text, want) in [
-            ("https://example.invalid/", CredentialError::NotAToken),
-            (
-                "KPT1.a.b",
-                CredentialError::Malformed("wrong number of fields"),
-            ),
-            ("KPT1..1.bm9uY2UtMDE.x", CredentialError::Malformed("card")),
-            (
-                "KPT1.UDAwMQ.-1.bm9uY2UtMDE.x",
-                CredentialError::Malformed("expiry"),
-            ),
-            ("KPT1.UDAwMQ.1.AA.x", CredentialError::Malformed("nonce")),
-            (
-                "KPT1.UDAwMQ.1.bm9uY2UtMDE.AAAA",
-                CredentialError::Malformed("signature"),
-            ),
-        ] {
-            assert_eq!(PatronToken::parse(text), Err(want), "{text}");
-        }
-    }
-
-    #[test]
     fn debug_output_hides_the_patron() {
         let c = Credential::CardAndPin {
             card: "P001".into(),
@@ -470,23 +373,5 @@ mod tests {
         };
         let s = format!("{c:?}");
         assert!(!s.contains("P001") && !s.contains("1234"), "{s}");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn parsing_never_panics(text in "\\PC{0,200}") {
-            let _ = PatronToken::parse(&text);
-            let _ = PatronToken::parse(&format!("KPT1.{text}"));
-        }
-
-        #[test]
-        fn issued_tokens_round_trip(card in "[A-Za-z0-9中文]{1,20}", exp in 0i64..=999_999_999_999, nonce in proptest::collection::vec(proptest::num::u8::ANY, 8..=32)) {
-            let text = PatronToken::issue(&key(), &card, exp, &nonce);
-            let t = PatronToken::parse(&text).unwrap();
-            proptest::prop_assert_eq!(&t.card, &card);
-            proptest::prop_assert_eq!(t.expires, exp);
-            proptest::prop_assert_eq!(&t.nonce, &nonce);
-            proptest::prop_assert!(t.verify(&key().verifying_key()).is_ok());
-        }
     }
 }
