@@ -23,6 +23,16 @@ pub struct Patron {
     pub name: Option<String>,
 }
 
+// The identifier (an ID number when the library registers those) and the PIN are wiped from
+// memory when the session's patron is dropped.
+impl Drop for Patron {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.id.zeroize();
+        self.pin.zeroize();
+    }
+}
+
 impl std::fmt::Debug for Patron {
     // Personal data never reaches logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::VerifyingKey;
 pub use kiosk_token::{PatronToken, TokenError};
+use zeroize::Zeroize as _;
 
 use crate::pad::StrayTag;
 
@@ -59,6 +60,21 @@ impl std::fmt::Debug for Credential {
             Credential::CardAndPin { .. } => "Credential::CardAndPin(..)",
             Credential::PhoneQr { .. } => "Credential::PhoneQr(..)",
         })
+    }
+}
+
+// Card numbers, ID numbers, PINs and token texts are wiped from memory when dropped.
+impl Drop for Credential {
+    fn drop(&mut self) {
+        match self {
+            Credential::IdCard { id_number } => id_number.zeroize(),
+            Credential::ReaderCard { card } => card.zeroize(),
+            Credential::CardAndPin { card, pin } => {
+                card.zeroize();
+                pin.zeroize();
+            }
+            Credential::PhoneQr { text } => text.zeroize(),
+        }
     }
 }
 
@@ -91,6 +107,14 @@ pub enum IdCardRule {
 pub struct PatronLookup {
     pub patron_id: String,
     pub pin: Option<String>,
+}
+
+// The identifier (possibly an ID number) and the PIN are wiped from memory when dropped.
+impl Drop for PatronLookup {
+    fn drop(&mut self) {
+        self.patron_id.zeroize();
+        self.pin.zeroize();
+    }
 }
 
 impl std::fmt::Debug for PatronLookup {
