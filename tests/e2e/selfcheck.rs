@@ -369,7 +369,7 @@ fn sign_in_and_borrow(
             tag.afi
         );
     }
-    patron.name
+    patron.name.clone()
 }
 
 #[test]
