@@ -18,7 +18,8 @@ fn files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     out
 }
 
-/// Every `.po` translation and every SIP2 fixture.
+/// Every `.po` translation, every SIP2 fixture and every `.slint` source (its symbols such as
+/// ✓ × ● ▲ are drawn with the embedded font too).
 fn text_files() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for lang in files(&root().join("i18n"), |p| p.is_dir()) {
@@ -29,6 +30,9 @@ fn text_files() -> Vec<PathBuf> {
     }
     out.extend(files(&root().join("fixtures/sip2"), |p| {
         p.extension().is_some_and(|e| e == "json")
+    }));
+    out.extend(files(&root().join("kiosk-app/kiosk/ui"), |p| {
+        p.extension().is_some_and(|e| e == "slint")
     }));
     out
 }

@@ -5,7 +5,7 @@
 //! `KIOSK_UPDATE_SCREENSHOTS=1 cargo test -p kiosk --test screenshots` and look at the result.
 //!
 //! Text comes from the Noto Sans CJK SC subset embedded in the binary (`ui/fonts/`), so the
-//! screenshots do not depend on the machine's fonts (only ⌫ and ✗ fall back to a system font).
+//! screenshots do not depend on the machine's fonts.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -176,7 +176,7 @@ fn golden_screenshots() {
     press(&app, "打印测试");
     for _ in 0..500 {
         menu.tick();
-        if !ElementHandle::find_by_accessible_label(&app, "✗ 测试失败: printer reports no paper")
+        if !ElementHandle::find_by_accessible_label(&app, "× 测试失败: printer reports no paper")
             .collect::<Vec<_>>()
             .is_empty()
         {

@@ -423,7 +423,7 @@ fn maintenance_menu_shows_and_tests(h: &Harness) {
     h.check_actionable(60.0);
 
     h.press("打印测试");
-    h.wait_for("✗ 测试失败: printer reports no paper");
+    h.wait_for("× 测试失败: printer reports no paper");
     h.press("读卡测试");
     h.wait_for("✓ 测试通过: card read in 0.84 s (SAM 05.01)");
     let actions = h.backend.actions.lock().unwrap().clone();
