@@ -144,6 +144,62 @@ impl RefusalReason {
     }
 }
 
+/// Every message id the flows can give the UI (refusals, sign-in and credential errors): each
+/// is an English msgid of `i18n/<lang>/LC_MESSAGES/kiosk.po`; the app shows
+/// `kiosk::catalogue::tr(language, id)`. Exhaustive matches keep this list complete.
+pub fn message_ids() -> Vec<&'static str> {
+    use signin::CredentialError as C;
+    let refusals = [
+        RefusalReason::AlreadyOnLoan,
+        RefusalReason::OnHoldForAnother,
+        RefusalReason::PatronBlocked,
+        RefusalReason::RenewalRefused,
+        RefusalReason::UnknownItem,
+        RefusalReason::LibraryOffline,
+        RefusalReason::OfflineLimit,
+        RefusalReason::NotForOfflineLoan,
+        RefusalReason::NotRecorded,
+        RefusalReason::Other,
+    ];
+    // A new variant fails to compile here until it is listed above.
+    for r in refusals {
+        match r {
+            RefusalReason::AlreadyOnLoan
+            | RefusalReason::OnHoldForAnother
+            | RefusalReason::PatronBlocked
+            | RefusalReason::RenewalRefused
+            | RefusalReason::UnknownItem
+            | RefusalReason::LibraryOffline
+            | RefusalReason::OfflineLimit
+            | RefusalReason::NotForOfflineLoan
+            | RefusalReason::NotRecorded
+            | RefusalReason::Other => {}
+        }
+    }
+    let credential = [
+        C::IdCardNotAccepted,
+        C::Empty,
+        C::NotAToken,
+        C::Malformed(""),
+        C::BadSignature,
+        C::Expired,
+        C::Replayed,
+    ];
+    let sign_in = [
+        run::SignInError::UnknownPatron,
+        run::SignInError::WrongPin,
+        run::SignInError::Blocked(None),
+        run::SignInError::Offline,
+        run::SignInError::Failed(String::new()),
+    ];
+    let mut ids: Vec<&'static str> = refusals.iter().map(|r| r.message_id()).collect();
+    ids.extend(credential.iter().map(C::message_id));
+    ids.extend(sign_in.iter().map(run::SignInError::message_id));
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// How a library-system request ended, as the flows see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IlsOutcome<T> {

@@ -160,6 +160,57 @@ pub struct ReceiptLabels {
 }
 
 impl ReceiptLabels {
+    /// Every receipt label msgid (the English labels), for the catalogue completeness test.
+    pub fn msgids() -> Vec<String> {
+        let ReceiptLabels {
+            loan_title,
+            return_title,
+            terminal,
+            time,
+            patron,
+            item_id,
+            due,
+            sort_bin,
+            on_hold,
+            offline,
+            refused,
+            refused_return,
+            needs_staff,
+            incomplete_set,
+            not_for_loan,
+            total_loans,
+            total_returns,
+            total_refused,
+            total_refused_return,
+            scan_hint,
+            footer,
+            messages: _,
+        } = Self::english();
+        vec![
+            loan_title,
+            return_title,
+            terminal,
+            time,
+            patron,
+            item_id,
+            due,
+            sort_bin,
+            on_hold,
+            offline,
+            refused,
+            refused_return,
+            needs_staff,
+            incomplete_set,
+            not_for_loan,
+            total_loans,
+            total_returns,
+            total_refused,
+            total_refused_return,
+            scan_hint,
+            footer,
+        ]
+    }
+
     /// The English labels. They are also the msgids for the translation catalogue
     /// (`i18n/<lang>/LC_MESSAGES/kiosk.po`): [`Self::translated`] looks each one up.
     pub fn english() -> Self {
