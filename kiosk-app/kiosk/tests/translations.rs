@@ -134,6 +134,9 @@ fn all_msgids() -> BTreeSet<String> {
     }
     // Prompts the Rust side composes (spoken mode) come from the same catalogue.
     ids.extend(kiosk::narrator::PROMPTS.iter().map(|s| s.to_string()));
+    // So do the flows' message ids and the receipt labels (`tests/flow_messages.rs`).
+    ids.extend(kiosk_flows::message_ids().into_iter().map(str::to_string));
+    ids.extend(kiosk_flows::receipt::ReceiptLabels::msgids());
     ids
 }
 
