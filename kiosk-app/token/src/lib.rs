@@ -1,5 +1,5 @@
 //! The phone sign-in token of the self-check (`kiosk_flows::signin`), kept apart so it can be
-//! fuzzed without building the flows.
+//! fuzzed without building the flows (fuzz target `fuzz/fuzz_targets/phone_token.rs`).
 //!
 //! ## Phone QR token, version 1
 //!
