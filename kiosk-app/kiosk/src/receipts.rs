@@ -1,6 +1,6 @@
 //! Borrow receipts from the borrow screens (library.md §4): when the patron picks paper, the
 //! settled flow becomes a [`CircReceipt`] in the patron's language and goes to the receipt
-//! printer on a thread of its own, so the screen never waits for the printer. The patron's
+//! printer on a thread of its own (labels from the `.po` catalogue), so the screen never waits for the printer. The patron's
 //! number is masked on paper; the flow itself is wiped with the session right after.
 
 use kiosk_devices::ReceiptPrinter;
@@ -31,10 +31,10 @@ pub fn borrow_receipt(
     library: &str,
     terminal: &str,
 ) -> Result<CircReceipt, String> {
-    let labels = match language {
-        Language::ZhCn => ReceiptLabels::simplified_chinese(),
-        Language::En => ReceiptLabels::english(),
-    };
+    // The same gettext catalogue as the screen and the spoken prompts (i18n/*.po).
+    let labels = ReceiptLabels::english().translated(&crate::borrow_ui::REFUSALS, |msgid| {
+        crate::catalogue::lookup(language, msgid).map(str::to_string)
+    });
     let ctx = ReceiptContext {
         library: library.to_string(),
         terminal: terminal.to_string(),
