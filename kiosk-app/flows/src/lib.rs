@@ -113,6 +113,23 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
+    /// Every reason, for catalogue checks and the UI's message tables (`message_ids` fails to
+    /// compile when a new variant is missing here).
+    pub const ALL: [RefusalReason; 10] = [
+        RefusalReason::AlreadyOnLoan,
+        RefusalReason::OnHoldForAnother,
+        RefusalReason::PatronBlocked,
+        RefusalReason::RenewalRefused,
+        RefusalReason::UnknownItem,
+        RefusalReason::LibraryOffline,
+        RefusalReason::OfflineLimit,
+        RefusalReason::NotForOfflineLoan,
+        RefusalReason::NotRecorded,
+        RefusalReason::Other,
+    ];
+}
+
+impl RefusalReason {
     /// Message id for the translation catalogue (`i18n/*/kiosk.po`).
     pub fn message_id(self) -> &'static str {
         match self {
@@ -149,19 +166,8 @@ impl RefusalReason {
 /// `kiosk::catalogue::tr(language, id)`. Exhaustive matches keep this list complete.
 pub fn message_ids() -> Vec<&'static str> {
     use signin::CredentialError as C;
-    let refusals = [
-        RefusalReason::AlreadyOnLoan,
-        RefusalReason::OnHoldForAnother,
-        RefusalReason::PatronBlocked,
-        RefusalReason::RenewalRefused,
-        RefusalReason::UnknownItem,
-        RefusalReason::LibraryOffline,
-        RefusalReason::OfflineLimit,
-        RefusalReason::NotForOfflineLoan,
-        RefusalReason::NotRecorded,
-        RefusalReason::Other,
-    ];
-    // A new variant fails to compile here until it is listed above.
+    let refusals = RefusalReason::ALL;
+    // A new variant fails to compile here until it is listed in `RefusalReason::ALL`.
     for r in refusals {
         match r {
             RefusalReason::AlreadyOnLoan

@@ -41,18 +41,7 @@ const MAX_CARD: usize = 20;
 const MAX_PIN: usize = 12;
 
 /// Every refusal a borrow can show (their message ids are translated in `ui/borrow.slint`).
-pub const REFUSALS: [RefusalReason; 10] = [
-    RefusalReason::AlreadyOnLoan,
-    RefusalReason::OnHoldForAnother,
-    RefusalReason::PatronBlocked,
-    RefusalReason::RenewalRefused,
-    RefusalReason::UnknownItem,
-    RefusalReason::LibraryOffline,
-    RefusalReason::OfflineLimit,
-    RefusalReason::NotForOfflineLoan,
-    RefusalReason::NotRecorded,
-    RefusalReason::Other,
-];
+pub const REFUSALS: [RefusalReason; 10] = RefusalReason::ALL;
 
 /// The count shown above the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
