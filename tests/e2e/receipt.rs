@@ -162,7 +162,7 @@ fn a_loan_receipt_prints_chinese_on_the_simulated_printer_over_a_pty() {
     );
     assert!(lines[at + 1].starts_with("   "));
     let squeezed: String = lines.concat().split_whitespace().collect();
-    assert!(squeezed.contains("此书已被其他读者预约，请到服务台。"));
+    assert!(squeezed.contains("此书已被其他读者预约，请交到服务台。"));
     assert_eq!(got[0].qr_payloads(), [PAYLOAD]);
     assert_eq!(got[0].cut(), Some(Cut::Partial));
 

@@ -249,7 +249,7 @@ impl ReceiptLabels {
             crate::RefusalReason::OnHoldForAnother
                 .message_id()
                 .to_string(),
-            "此书已被其他读者预约，请到服务台。".to_string(),
+            "此书已被其他读者预约，请交到服务台。".to_string(),
         );
         ReceiptLabels {
             loan_title: "自助借书凭条".into(),
@@ -1416,7 +1416,7 @@ pub(crate) mod tests {
         assert!(lines.contains(&"读者: P0**".to_string()), "{lines:?}");
         assert!(lines.contains(&"1. 三体".to_string()), "{lines:?}");
         assert!(lines.contains(&"   条码: B1  应还: 2026-12-30".to_string()));
-        assert!(squeezed(&lines).contains("此书已被其他读者预约，请到服务台。"));
+        assert!(squeezed(&lines).contains("此书已被其他读者预约，请交到服务台。"));
         for l in &lines {
             let cols: f32 = l.chars().map(columns_of).sum();
             assert!(cols <= SLIP_COLUMNS as f32, "{l:?} is {cols} columns");
@@ -1426,7 +1426,7 @@ pub(crate) mod tests {
         assert!(
             wide[0]
                 .text_lines()
-                .contains(&"   此书已被其他读者预约，请到服务台。".to_string())
+                .contains(&"   此书已被其他读者预约，请交到服务台。".to_string())
         );
         assert!(lines.contains(&"共借出 1 册".to_string()));
         assert!(!lines.iter().any(|l| l.contains("P001")));
@@ -1556,7 +1556,7 @@ pub(crate) mod tests {
                 crate::RefusalReason::OnHoldForAnother
                     .message_id()
                     .to_string(),
-                "此书已被其他读者预约，请到服务台。".to_string(),
+                "此书已被其他读者预约，请交到服务台。".to_string(),
             ),
         ]
         .into_iter()
