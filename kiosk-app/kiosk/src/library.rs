@@ -473,15 +473,8 @@ pub fn stack_settings(profile: &kiosk_devices::Profile) -> kiosk_flows::StackSet
         },
         max_loans_per_patron: lib.offline_loans_per_patron,
         max_loans_per_terminal: lib.offline_loans_per_terminal,
-        due_date: {
-            let due = kiosk_sip2::Timestamp(
-                kiosk_sip2::Timestamp::now().0
-                    + 8 * 3600
-                    + i64::from(lib.offline_loan_days) * 86_400,
-            )
-            .to_sip2();
-            format!("{}-{}-{}", &due[0..4], &due[4..6], &due[6..8])
-        },
+        due_date: crate::receipts::china_time_in_days(i64::from(lib.offline_loan_days))[..10]
+            .to_string(),
     };
     settings
 }

@@ -74,17 +74,21 @@ impl MaintenanceBackend for Quitting {
 }
 
 /// The profile's offline queue, for the maintenance menu; `None` (logged) when it is not there.
-fn open_queue(
-    profile: &kiosk_devices::profile::Profile,
+/// Opens (with `create`, creates) the signed queue at `path`; `None` (logged) when it cannot.
+fn open_queue_at(
+    path: &std::path::Path,
+    key: std::path::PathBuf,
+    terminal: &str,
+    create: bool,
 ) -> Option<std::sync::Arc<kiosk_queue::Queue>> {
-    let mut cfg = kiosk_queue::QueueConfig::new(&profile.queue.path);
-    cfg.key_path = Some(profile.queue.key.clone());
-    cfg.terminal = Some(profile.terminal_id.clone());
-    cfg.create = false;
+    let mut cfg = kiosk_queue::QueueConfig::new(path);
+    cfg.key_path = Some(key);
+    cfg.terminal = Some(terminal.to_string());
+    cfg.create = create;
     match kiosk_queue::Queue::open(cfg) {
         Ok(q) => Some(std::sync::Arc::new(q)),
         Err(e) => {
-            tracing::warn!(target: "kiosk::maintenance", path = %profile.queue.path.display(), "offline queue not shown: {e}");
+            tracing::warn!(target: "kiosk::maintenance", path = %path.display(), "offline queue not opened: {e}");
             None
         }
     }
@@ -112,17 +116,8 @@ fn demo_queue(
         return None;
     }
     let path = dir.join("queue.db");
-    let mut cfg = kiosk_queue::QueueConfig::new(&path);
-    cfg.key_path = Some(dir.join("terminal.key"));
-    cfg.terminal = Some(profile.terminal_id.clone());
-    cfg.create = true;
-    match kiosk_queue::Queue::open(cfg) {
-        Ok(q) => Some((std::sync::Arc::new(q), path)),
-        Err(e) => {
-            tracing::warn!(target: "kiosk::maintenance", path = %path.display(), "demo queue: {e}");
-            None
-        }
-    }
+    let queue = open_queue_at(&path, dir.join("terminal.key"), &profile.terminal_id, true)?;
+    Some((queue, path))
 }
 
 fn run(args: &Args) -> Result<u8, String> {
@@ -161,7 +156,13 @@ fn run(args: &Args) -> Result<u8, String> {
     let queue = if args.demo {
         demo_queue(&profile)
     } else {
-        open_queue(&profile).map(|q| (q, profile.queue.path.clone()))
+        open_queue_at(
+            &profile.queue.path,
+            profile.queue.key.clone(),
+            &profile.terminal_id,
+            false,
+        )
+        .map(|q| (q, profile.queue.path.clone()))
     };
     let replay = std::sync::Arc::new(std::sync::Mutex::new(
         kiosk::library::ReplayReport::default(),

@@ -573,6 +573,24 @@ pub struct DeviceStatus {
 }
 
 impl DeviceStatus {
+    /// A row with no fault, counters or events yet.
+    pub fn without_history(name: &str, class: &str, transport: &str, status: &str) -> Self {
+        DeviceStatus {
+            name: name.into(),
+            class: class.into(),
+            transport: transport.into(),
+            status: status.into(),
+            error_kind: None,
+            error: None,
+            operations: 0,
+            errors: 0,
+            unplugs: 0,
+            reopens: 0,
+            last_event: None,
+            last_event_age_secs: None,
+        }
+    }
+
     /// A row from the supervisor's health report.
     pub fn from_health(h: &Health, last_event: Option<(&str, u64)>) -> Self {
         let status = match (h.availability, h.state) {
@@ -1033,36 +1051,16 @@ impl MaintenanceBackend for SupervisorBackend {
                 match health.iter().find(|h| &h.name == name) {
                     Some(h) => DeviceStatus::from_health(h, last),
                     None => DeviceStatus {
-                        name: name.clone(),
-                        class: name.clone(),
-                        transport: transport.clone(),
-                        status: "offline".into(),
                         error_kind: Some("not-found".into()),
                         error: Some("not opened by the app".into()),
-                        operations: 0,
-                        errors: 0,
-                        unplugs: 0,
-                        reopens: 0,
-                        last_event: None,
-                        last_event_age_secs: None,
+                        ..DeviceStatus::without_history(name, name, transport, "offline")
                     },
                 }
             })
             .chain(self.simulators.iter().flat_map(|sims| {
-                sims.actions.iter().map(|action| DeviceStatus {
-                    name: (*action).into(),
-                    class: "simulator".into(),
-                    transport: "sim:".into(),
-                    status: "ok".into(),
-                    error_kind: None,
-                    error: None,
-                    operations: 0,
-                    errors: 0,
-                    unplugs: 0,
-                    reopens: 0,
-                    last_event: None,
-                    last_event_age_secs: None,
-                })
+                sims.actions
+                    .iter()
+                    .map(|action| DeviceStatus::without_history(action, "simulator", "sim:", "ok"))
             }))
             .collect()
     }

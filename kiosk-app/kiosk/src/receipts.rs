@@ -10,9 +10,11 @@ use kiosk_flows::receipt::{CircReceipt, PatronOnReceipt, ReceiptContext, Receipt
 
 use crate::session::Language;
 
-/// Local time as printed on receipts (China Standard Time, UTC+8, the profiles' time zone).
-pub fn local_time_now() -> String {
-    let t = kiosk_sip2::Timestamp(kiosk_sip2::Timestamp::now().0 + 8 * 3600).to_sip2();
+/// China Standard Time (UTC+8, the profiles' time zone) `days` from now, as
+/// `YYYY-MM-DD HH:MM`: receipts print it, offline loans take their due date from it.
+pub fn china_time_in_days(days: i64) -> String {
+    let t =
+        kiosk_sip2::Timestamp(kiosk_sip2::Timestamp::now().0 + 8 * 3600 + days * 86_400).to_sip2();
     // `YYYYMMDD   ZHHMMSS` → `YYYY-MM-DD HH:MM`
     format!(
         "{}-{}-{} {}:{}",
@@ -22,6 +24,11 @@ pub fn local_time_now() -> String {
         &t[12..14],
         &t[14..16]
     )
+}
+
+/// Local time as printed on receipts.
+pub fn local_time_now() -> String {
+    china_time_in_days(0)
 }
 
 /// The receipt of `flow` in `language`.
