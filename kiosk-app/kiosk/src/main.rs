@@ -61,6 +61,22 @@ impl MaintenanceBackend for Quitting {
     fn retry_quarantined(&self) -> Job<Result<u64, String>> {
         self.inner.retry_quarantined()
     }
+    fn has_replay(&self) -> bool {
+        self.inner.has_replay()
+    }
+    fn replay_failures(&self) -> Result<Vec<maintenance::ReplayFailure>, String> {
+        self.inner.replay_failures()
+    }
+    fn retry_replay(&self, seq: u64) -> Job<Result<(), String>> {
+        self.inner.retry_replay(seq)
+    }
+    fn dismiss_replay(
+        &self,
+        seq: u64,
+        reason: maintenance::DismissReason,
+    ) -> Job<Result<(), String>> {
+        self.inner.dismiss_replay(seq, reason)
+    }
     fn restart(&self) {
         self.inner.restart();
         self.exit.set(EXIT_RESTART);
@@ -264,7 +280,10 @@ fn run(args: &Args) -> Result<u8, String> {
                 }),
             );
         }
-        let backend = backend.with_replay_report(replay.clone());
+        let mut backend = backend.with_replay_report(replay.clone());
+        if let Some((_, path)) = &queue {
+            backend = backend.with_replay_store(kiosk_flows::replay::ReplayStore::beside(path));
+        }
         match queue {
             Some((queue, _)) => Box::new(backend.with_queue(queue)),
             None => Box::new(backend),

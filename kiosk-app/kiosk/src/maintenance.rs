@@ -16,6 +16,11 @@
 //!   `Input::Maintenance` to the session); it closes itself after a quiet period. The data
 //!   comes from a [`MaintenanceBackend`]: the device supervisor and the offline queue in the app,
 //!   [`FixtureBackend`] in the demo and the tests.
+//! * **Refused offline transactions** ([`ReplayFailure`], issue 5): what the library system
+//!   refused when the offline loans and returns were replayed is kept for staff here, never
+//!   dropped. Staff send one again on the next replay or settle it by hand with one of the
+//!   fixed [`DismissReason`]s (the menu has no keyboard for a note); both take the replayer's
+//!   round lock and run on a worker thread, so they never race a round nor hold up the UI.
 //!
 //! Every action is logged with `tracing` (target `kiosk::maintenance`), never with a PIN or
 //! personal data.
@@ -670,6 +675,125 @@ pub struct TestOutcome {
     pub detail: String,
 }
 
+/// How a refused offline transaction stands for staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayFailureStatus {
+    /// Refused by the library system; waits for staff.
+    Failed,
+    /// Staff asked for it to be sent again; the next replay round does.
+    RetryPending,
+}
+
+impl ReplayFailureStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplayFailureStatus::Failed => "failed",
+            ReplayFailureStatus::RetryPending => "retry-pending",
+        }
+    }
+}
+
+/// One offline transaction the library system refused when it was replayed (issue 5: kept for
+/// staff in the menu, never dropped). The patron is masked as on receipts; nothing else
+/// personal is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayFailure {
+    /// The signed queue's seq of the record.
+    pub seq: u64,
+    /// `checkout`, `checkin` or `renew` (the queue kind without `library.`).
+    pub kind: String,
+    pub item: String,
+    /// Masked (`P0**`, [`kiosk_flows::receipt::mask_patron`]); `None` for a return.
+    pub patron: Option<String>,
+    /// The library system's screen message, or why the record could not be sent.
+    pub reason: String,
+    /// When the transaction took place, China time `YYYY-MM-DD HH:MM` (the record's own text
+    /// when it is not a SIP2 date).
+    pub at: String,
+    pub status: ReplayFailureStatus,
+}
+
+impl ReplayFailure {
+    /// The menu's row of a `failed` or `retry` row of the replay progress.
+    pub fn from_settled(s: &kiosk_flows::replay::Settled) -> Self {
+        use kiosk_flows::replay::Status;
+        ReplayFailure {
+            seq: s.seq,
+            kind: s
+                .kind
+                .strip_prefix("library.")
+                .unwrap_or(&s.kind)
+                .to_string(),
+            item: s.item.clone(),
+            patron: s
+                .patron
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .map(kiosk_flows::receipt::mask_patron),
+            reason: s.message.clone(),
+            at: china_time(&s.at),
+            status: match s.status {
+                Status::Retry => ReplayFailureStatus::RetryPending,
+                _ => ReplayFailureStatus::Failed,
+            },
+        }
+    }
+}
+
+/// A SIP2 date (UTC, as the kiosk records it) as China Standard Time `YYYY-MM-DD HH:MM`.
+fn china_time(sip2: &str) -> String {
+    let Some(t) = kiosk_sip2::Timestamp::parse(sip2) else {
+        return sip2.trim().to_string();
+    };
+    let t = kiosk_sip2::Timestamp(t.0 + 8 * 3600).to_sip2();
+    format!(
+        "{}-{}-{} {}:{}",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[12..14],
+        &t[14..16]
+    )
+}
+
+/// Why staff settle a refused offline transaction by hand: the menu has no keyboard for a
+/// free-text note, so it offers these, and the note written is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DismissReason {
+    /// Staff did the loan or return in the library system at the desk.
+    SettledAtDesk,
+    /// Nothing is left to do (the book is back, the loan was settled otherwise).
+    NotNeeded,
+}
+
+impl DismissReason {
+    pub const ALL: [DismissReason; 2] = [DismissReason::SettledAtDesk, DismissReason::NotNeeded];
+
+    /// The UI's name of the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DismissReason::SettledAtDesk => "desk",
+            DismissReason::NotNeeded => "not-needed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The staff note kept in the replay progress (`kioskctl library failures` shows it).
+    pub fn note(self) -> &'static str {
+        match self {
+            DismissReason::SettledAtDesk => {
+                "dismissed at the terminal's maintenance menu: settled at the desk"
+            }
+            DismissReason::NotNeeded => {
+                "dismissed at the terminal's maintenance menu: nothing left to do"
+            }
+        }
+    }
+}
+
 /// Work to run off the UI thread.
 pub type Job<T> = Box<dyn FnOnce() -> T + Send>;
 
@@ -686,6 +810,26 @@ pub trait MaintenanceBackend {
     fn test(&self, device: &str) -> Option<Job<TestOutcome>>;
     /// Puts quarantined records back in the upload queue; returns how many.
     fn retry_quarantined(&self) -> Job<Result<u64, String>>;
+    /// Whether this terminal replays offline library transactions (the menu then lists
+    /// [`MaintenanceBackend::replay_failures`]).
+    fn has_replay(&self) -> bool {
+        false
+    }
+    /// Offline transactions the library system refused, in seq order; `Err` when they cannot
+    /// be read (the menu says so rather than showing an empty list).
+    fn replay_failures(&self) -> Result<Vec<ReplayFailure>, String> {
+        Ok(Vec::new())
+    }
+    /// Sends a refused transaction again on the next replay round.
+    fn retry_replay(&self, seq: u64) -> Job<Result<(), String>> {
+        let _ = seq;
+        Box::new(|| Err("not available".into()))
+    }
+    /// Settles a refused transaction by hand, with the note of `reason`.
+    fn dismiss_replay(&self, seq: u64, reason: DismissReason) -> Job<Result<(), String>> {
+        let _ = (seq, reason);
+        Box::new(|| Err("not available".into()))
+    }
     /// Restarts the app (the binary quits with [`EXIT_RESTART`], systemd starts it again).
     fn restart(&self);
     /// Leaves kiosk mode (quits with [`EXIT_LEAVE_KIOSK`], which the unit does not restart).
@@ -711,12 +855,65 @@ pub struct Fixture {
     /// Test outcomes by device name.
     #[serde(default)]
     pub tests: std::collections::BTreeMap<String, TestOutcome>,
+    /// The replay of offline library transactions (`[replay]`); absent on terminals without
+    /// one.
+    #[serde(default)]
+    pub replay: Option<ReplayFixture>,
+}
+
+/// `[replay]` of a fixture: what the library system refused (`[[replay.failure]]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayFixture {
+    #[serde(default, rename = "failure")]
+    pub failures: Vec<ReplayFixtureRow>,
+}
+
+/// One refused offline transaction of a fixture, as the replay progress stores it (unmasked
+/// demo patron, SIP2 date); shown through [`ReplayFailure::from_settled`] like the real ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayFixtureRow {
+    pub seq: u64,
+    /// `library.checkout`, `library.checkin`…
+    pub kind: String,
+    pub item: String,
+    #[serde(default)]
+    pub patron: Option<String>,
+    pub at: String,
+    pub message: String,
+    /// `failed` or `retry`.
+    pub status: String,
+}
+
+impl ReplayFixtureRow {
+    fn settled(&self) -> kiosk_flows::replay::Settled {
+        use kiosk_flows::replay::Status;
+        kiosk_flows::replay::Settled {
+            seq: self.seq,
+            kind: self.kind.clone(),
+            item: self.item.clone(),
+            patron: self.patron.clone(),
+            at: self.at.clone(),
+            due: None,
+            status: if self.status == "retry" {
+                Status::Retry
+            } else {
+                Status::Failed
+            },
+            message: self.message.clone(),
+            settled_ms: 0,
+            attempts: 1,
+            staff_note: None,
+        }
+    }
 }
 
 /// A backend fed from a fixture: the demo's menu and the tests. Actions are recorded.
 pub struct FixtureBackend {
     pub fixture: std::cell::RefCell<Fixture>,
-    /// Actions taken (`restart`, `leave-kiosk`, `retry-quarantined`, `test:NAME`).
+    /// Actions taken (`restart`, `leave-kiosk`, `retry-quarantined`, `test:NAME`,
+    /// `replay-retry:SEQ`, `replay-dismiss:SEQ:REASON`).
     pub actions: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// How long a test takes (tests set it to 0).
     pub test_delay: Duration,
@@ -759,6 +956,10 @@ impl FixtureBackend {
             f.errors.retain(|e| {
                 profile.devices.contains_key(&e.source) || test_action(&e.source).is_none()
             });
+            // Only a library terminal replays offline transactions.
+            if profile.kind != kiosk_devices::TerminalKind::LibrarySelfcheck {
+                f.replay = None;
+            }
         }
         b
     }
@@ -811,6 +1012,52 @@ impl MaintenanceBackend for FixtureBackend {
         self.record("retry-quarantined".into());
         Box::new(move || Ok(n))
     }
+    fn has_replay(&self) -> bool {
+        self.fixture.borrow().replay.is_some()
+    }
+    fn replay_failures(&self) -> Result<Vec<ReplayFailure>, String> {
+        Ok(self
+            .fixture
+            .borrow()
+            .replay
+            .iter()
+            .flat_map(|r| &r.failures)
+            .map(|row| ReplayFailure::from_settled(&row.settled()))
+            .collect())
+    }
+    fn retry_replay(&self, seq: u64) -> Job<Result<(), String>> {
+        let result = {
+            let mut f = self.fixture.borrow_mut();
+            match f
+                .replay
+                .as_mut()
+                .and_then(|r| r.failures.iter_mut().find(|row| row.seq == seq))
+            {
+                Some(row) => {
+                    row.status = "retry".into();
+                    Ok(())
+                }
+                None => Err(format!("seq {seq} is not among the refused transactions")),
+            }
+        };
+        self.record(format!("replay-retry:{seq}"));
+        Box::new(move || result)
+    }
+    fn dismiss_replay(&self, seq: u64, reason: DismissReason) -> Job<Result<(), String>> {
+        let result = {
+            let mut f = self.fixture.borrow_mut();
+            let rows = f.replay.as_mut().map(|r| &mut r.failures);
+            match rows.and_then(|rows| {
+                let at = rows.iter().position(|row| row.seq == seq)?;
+                Some(rows.remove(at))
+            }) {
+                Some(_) => Ok(()),
+                None => Err(format!("seq {seq} is not among the refused transactions")),
+            }
+        };
+        self.record(format!("replay-dismiss:{seq}:{}", reason.as_str()));
+        Box::new(move || result)
+    }
     fn restart(&self) {
         self.record("restart".into());
     }
@@ -844,7 +1091,14 @@ pub struct SupervisorBackend {
     reachability: Option<Probe>,
     simulators: Option<Simulators>,
     replay: Option<std::sync::Arc<std::sync::Mutex<crate::library::ReplayReport>>>,
+    replay_store: Option<std::path::PathBuf>,
+    replay_cache: ReplayCache,
 }
+
+/// The refused transactions last read, and when; a staff action's job clears it, so the menu
+/// reads afresh once the action is done.
+type ReplayCache =
+    std::sync::Arc<std::sync::Mutex<Option<(Instant, Result<Vec<ReplayFailure>, String>)>>>;
 
 /// The demo's simulator actions (`crate::devices::DemoControls`), shown as rows of class
 /// `simulator` whose test button runs the action.
@@ -967,7 +1221,50 @@ impl SupervisorBackend {
             reachability: None,
             simulators: None,
             replay: None,
+            replay_store: None,
+            replay_cache: Default::default(),
         }
+    }
+
+    /// Lists the offline transactions the library system refused, from the replay progress at
+    /// `path` (`ReplayStore::beside(queue.db)`), and lets the menu retry or dismiss them.
+    pub fn with_replay_store(mut self, path: std::path::PathBuf) -> Self {
+        self.replay_store = Some(path);
+        self
+    }
+
+    /// A staff action on the replay progress, for a worker thread: opens the store, takes the
+    /// round lock the replayer holds while it sends and settles records (so the action never
+    /// races a round; a round that is running makes it fail at once, to be tried again), then
+    /// clears the cache of the list.
+    fn replay_action(
+        &self,
+        action: impl FnOnce(
+            &mut kiosk_flows::replay::ReplayStore,
+        ) -> Result<(), kiosk_flows::replay::ReplayError>
+        + Send
+        + 'static,
+    ) -> Job<Result<(), String>> {
+        use kiosk_flows::replay::{ReplayError, ReplayStore};
+        let Some(path) = self.replay_store.clone() else {
+            return Box::new(|| Err("this terminal does not replay offline transactions".into()));
+        };
+        let cache = self.replay_cache.clone();
+        Box::new(move || {
+            let result = ReplayStore::open(&path).and_then(|mut store| {
+                let _round = store.lock_round().map_err(|e| match e {
+                    ReplayError::Busy(_) => ReplayError::Invalid(
+                        "the offline transactions are being replayed right now; try again in a \
+                         moment"
+                            .into(),
+                    ),
+                    e => e,
+                })?;
+                action(&mut store)
+            });
+            cache.lock().unwrap_or_else(|p| p.into_inner()).take();
+            result.map_err(|e| e.to_string())
+        })
     }
 
     /// Lists offline transactions the library system refused on replay (kept for staff) and
@@ -1101,14 +1398,19 @@ impl MaintenanceBackend for SupervisorBackend {
         let mut errors: Vec<RecentError> = Vec::new();
         if let Some(report) = &self.replay {
             let r = report.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            if r.failed_for_staff > 0 {
+            // With the replay progress at hand the menu lists them itself, and the count is
+            // what is still waiting for staff (not what was refused since the app started).
+            let (refused, where_) = match (&self.replay_store, self.replay_failures()) {
+                (Some(_), Ok(rows)) => (rows.len() as u64, "listed in this menu"),
+                _ => (r.failed_for_staff, "kioskctl library failures"),
+            };
+            if refused > 0 {
                 errors.push(RecentError {
                     age_secs: 0,
                     source: "library".into(),
                     kind: "refused".into(),
                     message: format!(
-                        "{} offline transactions refused by the library system, kept for staff (kioskctl library failures)",
-                        r.failed_for_staff
+                        "{refused} offline transactions refused by the library system, kept for staff ({where_})"
                     ),
                 });
             }
@@ -1168,8 +1470,46 @@ impl MaintenanceBackend for SupervisorBackend {
             None => Box::new(|| Err("this terminal has no offline queue open".into())),
         }
     }
+    fn has_replay(&self) -> bool {
+        self.replay_store.is_some()
+    }
+    fn replay_failures(&self) -> Result<Vec<ReplayFailure>, String> {
+        let Some(path) = &self.replay_store else {
+            return Ok(Vec::new());
+        };
+        let mut cache = self.replay_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, rows)) = cache.as_ref()
+            && at.elapsed() < QUEUE_REFRESH
+        {
+            return rows.clone();
+        }
+        // A read of a WAL database: it does not wait for the replayer's writes.
+        let rows = read_replay_failures(path);
+        if let Err(e) = &rows {
+            tracing::error!(target: "kiosk::maintenance", "replay progress: {e}");
+        }
+        *cache = Some((Instant::now(), rows.clone()));
+        rows
+    }
+    fn retry_replay(&self, seq: u64) -> Job<Result<(), String>> {
+        self.replay_action(move |store| store.retry(seq))
+    }
+    fn dismiss_replay(&self, seq: u64, reason: DismissReason) -> Job<Result<(), String>> {
+        self.replay_action(move |store| store.dismiss(seq, reason.note()))
+    }
     fn restart(&self) {}
     fn leave_kiosk(&self) {}
+}
+
+/// The refused transactions in the replay progress at `path`; none while nothing was replayed
+/// yet (the file is not created for a look).
+fn read_replay_failures(path: &Path) -> Result<Vec<ReplayFailure>, String> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let store = kiosk_flows::replay::ReplayStore::open(path).map_err(|e| e.to_string())?;
+    let rows = store.failures().map_err(|e| e.to_string())?;
+    Ok(rows.iter().map(ReplayFailure::from_settled).collect())
 }
 
 #[cfg(test)]
@@ -1546,6 +1886,150 @@ mod tests {
     }
 
     #[test]
+    fn supervisor_backend_lists_retries_and_dismisses_refused_offline_transactions() {
+        use kiosk_flows::OfflineKind;
+        use kiosk_flows::replay::{OfflineTransaction, ReplayStore, Status};
+        let dir = std::env::temp_dir().join(format!(
+            "kiosk-maintenance-replay-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = ReplayStore::beside(&dir.join("queue.db"));
+        let sup = std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new());
+        let report = std::sync::Arc::new(std::sync::Mutex::new(crate::library::ReplayReport {
+            failed_for_staff: 5,
+            ..Default::default()
+        }));
+        assert!(!SupervisorBackend::new(sup.clone(), &library_profile()).has_replay());
+        let backend = SupervisorBackend::new(sup, &library_profile())
+            .with_replay_report(report)
+            .with_replay_store(path.clone());
+        assert!(backend.has_replay());
+        // Nothing replayed yet: none, and the look does not create the file.
+        assert_eq!(backend.replay_failures(), Ok(vec![]));
+        assert!(!path.exists());
+
+        // The replayer's outcomes, written the way its round writes them.
+        let tx = |seq, kind, item: &str, patron: Option<&str>| OfflineTransaction {
+            seq,
+            kind,
+            item: item.into(),
+            patron: patron.map(str::to_string),
+            at: "20260110   Z093000".into(),
+            due: None,
+        };
+        {
+            let mut store = ReplayStore::open(&path).unwrap();
+            store
+                .settle(
+                    &tx(2, OfflineKind::Checkout, "B001", Some("P001")),
+                    Status::Done,
+                    "ok",
+                )
+                .unwrap();
+            store
+                .settle(
+                    &tx(3, OfflineKind::Checkout, "B404", Some("P001")),
+                    Status::Failed,
+                    "Item not found",
+                )
+                .unwrap();
+            store
+                .settle(
+                    &tx(4, OfflineKind::Checkin, "B007", None),
+                    Status::Failed,
+                    "Item not checked out",
+                )
+                .unwrap();
+        }
+        // The empty list read above is reused for a moment; a fresh backend reads at once.
+        let sup = std::sync::Arc::new(kiosk_devices::supervisor::Supervisor::new());
+        let backend = SupervisorBackend::new(sup, &library_profile())
+            .with_replay_report(std::sync::Arc::new(std::sync::Mutex::new(
+                crate::library::ReplayReport {
+                    failed_for_staff: 5,
+                    ..Default::default()
+                },
+            )))
+            .with_replay_store(path.clone());
+        let rows = backend.replay_failures().unwrap();
+        assert_eq!(
+            rows,
+            [
+                ReplayFailure {
+                    seq: 3,
+                    kind: "checkout".into(),
+                    item: "B404".into(),
+                    patron: Some("P0**".into()),
+                    reason: "Item not found".into(),
+                    at: "2026-01-10 17:30".into(),
+                    status: ReplayFailureStatus::Failed,
+                },
+                ReplayFailure {
+                    seq: 4,
+                    kind: "checkin".into(),
+                    item: "B007".into(),
+                    patron: None,
+                    reason: "Item not checked out".into(),
+                    at: "2026-01-10 17:30".into(),
+                    status: ReplayFailureStatus::Failed,
+                },
+            ]
+        );
+        let refused: Vec<_> = backend
+            .recent_errors()
+            .into_iter()
+            .filter(|e| e.kind == "refused")
+            .collect();
+        assert_eq!(refused.len(), 1);
+        assert!(
+            refused[0].message.starts_with("2 offline transactions"),
+            "the count still waiting, not the report's: {}",
+            refused[0].message
+        );
+
+        // While a replay round holds the lock, an action fails at once and changes nothing.
+        let round = ReplayStore::open(&path).unwrap();
+        let held = round.lock_round().unwrap();
+        let started = Instant::now();
+        let e = backend.dismiss_replay(4, DismissReason::SettledAtDesk)().unwrap_err();
+        assert!(e.contains("being replayed"), "{e}");
+        assert!(backend.retry_replay(3)().is_err());
+        assert!(started.elapsed() < Duration::from_secs(2), "no waiting");
+        assert_eq!(round.failures().unwrap().len(), 2);
+        assert_eq!(round.get(3).unwrap().unwrap().status, Status::Failed);
+        drop(held);
+
+        // Retry: sent again on the next round, shown at once (the action cleared the cache).
+        backend.retry_replay(3)().unwrap();
+        assert_eq!(round.retries().unwrap(), [3]);
+        let rows = backend.replay_failures().unwrap();
+        assert_eq!(rows[0].status, ReplayFailureStatus::RetryPending);
+        // Dismiss: settled with the reason's note, off the list.
+        backend.dismiss_replay(4, DismissReason::SettledAtDesk)().unwrap();
+        let row = round.get(4).unwrap().unwrap();
+        assert_eq!(row.status, Status::Dismissed);
+        assert_eq!(
+            row.staff_note.as_deref(),
+            Some(DismissReason::SettledAtDesk.note())
+        );
+        let rows = backend.replay_failures().unwrap();
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
+        // What the store refuses comes back as the store says it.
+        assert!(backend.dismiss_replay(2, DismissReason::NotNeeded)().is_err());
+        assert!(backend.retry_replay(9)().is_err());
+        assert_eq!(
+            DismissReason::parse("not-needed"),
+            Some(DismissReason::NotNeeded)
+        );
+        drop(round);
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn back_office_url_and_probe() {
         assert_eq!(
             url_host_port("https://backoffice.example.invalid/v1/records"),
@@ -1593,6 +2077,30 @@ mod tests {
             assert!(["ok", "busy", "fault", "offline"].contains(&d.status.as_str()));
         }
         assert!(b.queue().is_some());
+        // Refused offline transactions: on a library terminal only, the patron masked.
+        let lib = FixtureBackend::demo_for(&library_profile());
+        assert!(lib.has_replay());
+        let rows = lib.replay_failures().unwrap();
+        assert!(rows.len() >= 2);
+        assert!(
+            rows.iter()
+                .filter_map(|r| r.patron.as_deref())
+                .all(|p| p.ends_with("**"))
+        );
+        lib.retry_replay(rows[0].seq)().unwrap();
+        assert_eq!(
+            lib.replay_failures().unwrap()[0].status,
+            ReplayFailureStatus::RetryPending
+        );
+        lib.dismiss_replay(rows[1].seq, DismissReason::NotNeeded)().unwrap();
+        assert_eq!(lib.replay_failures().unwrap().len(), rows.len() - 1);
+        assert!(lib.dismiss_replay(rows[1].seq, DismissReason::NotNeeded)().is_err());
+        let gov = kiosk_devices::profile::Profile::find(
+            "gov-terminal",
+            &[Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/profiles")],
+        )
+        .unwrap();
+        assert!(!FixtureBackend::demo_for(&gov).has_replay());
         let h = Health {
             name: "printer".into(),
             class: kiosk_devices::health::DeviceClass::ReceiptPrinter,
