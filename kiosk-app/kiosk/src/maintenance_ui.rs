@@ -3,10 +3,11 @@
 //! customer session: opening the menu ends the session in progress (wiped) and holds the
 //! session's idle clock until the menu closes.
 //!
-//! The PIN's PBKDF2 check, device tests and the quarantine retry run on worker threads (the pad
-//! shows "Checking the PIN…" and ignores keys meanwhile); their results come back over a
-//! channel, and the worker wakes the UI with `upgrade_in_event_loop` (the tick drains the
-//! channel too, which is what the window-less tests rely on).
+//! The PIN's PBKDF2 check, device tests, the quarantine retry and the staff actions on refused
+//! offline transactions (retry, dismiss) run on worker threads (the pad shows "Checking the
+//! PIN…" and ignores keys meanwhile); their results come back over a channel, and the worker
+//! wakes the UI with `upgrade_in_event_loop` (the tick drains the channel too, which is what the
+//! window-less tests rely on).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -19,10 +20,13 @@ use slint::{ComponentHandle, ModelRc, VecModel};
 
 use crate::adapter::{Clock, Kiosk};
 use crate::maintenance::{
-    Event, Maintenance, MaintenanceBackend, PinMessage, Screen, TestOutcome, test_action,
+    DismissReason, Event, Maintenance, MaintenanceBackend, PinMessage, ReplayFailure, Screen,
+    TestOutcome, test_action,
 };
 use crate::session::Input;
-use crate::ui::{App, MaintDevice, MaintError, Maintenance as UiMaintenance, MaintenanceScreen};
+use crate::ui::{
+    App, MaintDevice, MaintError, MaintReplay, Maintenance as UiMaintenance, MaintenanceScreen,
+};
 
 /// Most recent errors shown in the menu.
 const ERRORS_SHOWN: usize = 4;
@@ -32,6 +36,25 @@ enum Done {
     Pin(u64, bool),
     Test(String, TestOutcome),
     Retry(Result<u64, String>),
+    /// A staff action on a refused offline transaction finished.
+    Replay(ReplayAction, Result<(), String>),
+}
+
+/// A staff action on a refused offline transaction: which row (as listed when it was taken).
+#[derive(Clone)]
+struct ReplayAction {
+    dismiss: Option<DismissReason>,
+    row: MaintReplay,
+}
+
+impl ReplayAction {
+    fn name(&self) -> &'static str {
+        if self.dismiss.is_some() {
+            "dismiss"
+        } else {
+            "retry"
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -49,6 +72,35 @@ struct Controller {
     confirm: String,
     devices: Rc<VecModel<MaintDevice>>,
     errors: Rc<VecModel<MaintError>>,
+    replays: Rc<VecModel<MaintReplay>>,
+    /// The running (`None`) or last finished staff action on a refused offline transaction.
+    replay_action: Option<(ReplayAction, Option<Result<(), String>>)>,
+    /// The seq whose dismissal asks for a reason.
+    dismissing: Option<String>,
+}
+
+impl Controller {
+    fn replay_running(&self) -> bool {
+        matches!(self.replay_action, Some((_, None)))
+    }
+
+    /// The listed row of `seq`.
+    fn replay_row(&self, seq: &str) -> Option<MaintReplay> {
+        use slint::Model;
+        self.replays.iter().find(|r| r.seq == seq)
+    }
+}
+
+fn replay_row(f: ReplayFailure) -> MaintReplay {
+    MaintReplay {
+        seq: f.seq.to_string().into(),
+        kind: f.kind.into(),
+        item: f.item.into(),
+        patron: f.patron.unwrap_or_default().into(),
+        reason: f.reason.into(),
+        at: f.at.into(),
+        status: f.status.as_str().into(),
+    }
 }
 
 /// Updates `model` row by row, so rows that did not change keep their elements.
@@ -107,6 +159,9 @@ impl MaintenanceUi {
                 confirm: String::new(),
                 devices: Rc::new(VecModel::default()),
                 errors: Rc::new(VecModel::default()),
+                replays: Rc::new(VecModel::default()),
+                replay_action: None,
+                dismissing: None,
             })),
             clock,
             tx,
@@ -121,6 +176,7 @@ impl MaintenanceUi {
             let c = ui.inner.borrow();
             g.set_devices(ModelRc::from(c.devices.clone()));
             g.set_errors(ModelRc::from(c.errors.clone()));
+            g.set_replays(ModelRc::from(c.replays.clone()));
         }
 
         let m = ui.clone();
@@ -136,7 +192,11 @@ impl MaintenanceUi {
         g.on_submit(move || m.step(|c, now| c.machine.submit(now)));
         let m = ui.clone();
         g.on_close(move || {
-            m.inner.borrow_mut().confirm.clear();
+            {
+                let mut c = m.inner.borrow_mut();
+                c.confirm.clear();
+                c.dismissing = None;
+            }
             m.step(|c, now| c.machine.close(now));
         });
         let m = ui.clone();
@@ -160,6 +220,24 @@ impl MaintenanceUi {
         });
         let m = ui.clone();
         g.on_confirmed(move || m.confirmed());
+        let m = ui.clone();
+        g.on_retry_replay(move |seq| m.replay_action(&seq, None));
+        let m = ui.clone();
+        g.on_ask_dismiss(move |seq| {
+            m.step(|c, now| {
+                c.machine.activity(now);
+                c.dismissing =
+                    (!seq.is_empty() && c.replay_row(&seq).is_some()).then(|| seq.to_string());
+                Event::Unchanged
+            })
+        });
+        let m = ui.clone();
+        g.on_dismiss_replay(move |seq, reason| match DismissReason::parse(&reason) {
+            Some(reason) => m.replay_action(&seq, Some(reason)),
+            None => {
+                tracing::error!(target: "kiosk::maintenance", "unknown dismiss reason {reason:?}")
+            }
+        });
         let m = ui.clone();
         g.on_poll_results(move || m.tick());
 
@@ -219,9 +297,15 @@ impl MaintenanceUi {
                 let mut c = self.inner.borrow_mut();
                 c.tests.clear();
                 c.retry = None;
+                c.replay_action = None;
+                c.dismissing = None;
             }
             Event::Closed => {
-                self.inner.borrow_mut().confirm.clear();
+                {
+                    let mut c = self.inner.borrow_mut();
+                    c.confirm.clear();
+                    c.dismissing = None;
+                }
                 self.kiosk.hold(false);
                 if self.kiosk.with_session(|s| !s.is_active()) {
                     self.kiosk.input(Input::MaintenanceClosed);
@@ -319,6 +403,56 @@ impl MaintenanceUi {
         self.sync();
     }
 
+    /// Retry (`dismiss` `None`) or dismiss the refused offline transaction `seq` on a worker
+    /// thread: the backend's job takes the replayer's lock and writes the progress database.
+    fn replay_action(&self, seq: &str, dismiss: Option<DismissReason>) {
+        let (job, action) = {
+            let mut c = self.inner.borrow_mut();
+            if c.machine.screen() != Screen::Menu || c.replay_running() {
+                return;
+            }
+            c.machine.activity((self.clock)());
+            c.dismissing = None;
+            let (Some(row), Ok(n)) = (c.replay_row(seq), seq.parse::<u64>()) else {
+                tracing::warn!(target: "kiosk::maintenance", seq, "no such refused offline transaction");
+                return;
+            };
+            let action = ReplayAction { dismiss, row };
+            let job = match dismiss {
+                Some(reason) => c.backend.dismiss_replay(n, reason),
+                None => c.backend.retry_replay(n),
+            };
+            c.replay_action = Some((action.clone(), None));
+            (job, action)
+        };
+        // The seq and the kind only: the row's item, patron and reason stay off the log.
+        tracing::info!(
+            target: "kiosk::maintenance",
+            seq,
+            kind = %action.row.kind,
+            action = action.name(),
+            reason = action.dismiss.map_or("", DismissReason::as_str),
+            "staff action on a refused offline transaction"
+        );
+        let tx = self.tx.clone();
+        let app = self.app.clone();
+        let spawned = std::thread::Builder::new()
+            .name("maintenance-replay".into())
+            .spawn(move || {
+                let _ = tx.send(Done::Replay(action, job()));
+                let _ = app.upgrade_in_event_loop(|app| {
+                    app.global::<UiMaintenance>().invoke_poll_results();
+                });
+            });
+        if let Err(e) = spawned {
+            tracing::error!(target: "kiosk::maintenance", "cannot start the replay action thread: {e}");
+            if let Some((_, result)) = self.inner.borrow_mut().replay_action.as_mut() {
+                *result = Some(Err("could not start".into()));
+            }
+        }
+        self.sync();
+    }
+
     fn confirmed(&self) {
         let (what, backend) = {
             let mut c = self.inner.borrow_mut();
@@ -373,6 +507,27 @@ impl MaintenanceUi {
                     c.retry_running = false;
                     c.retry = Some(result);
                 }
+                Done::Replay(action, result) => {
+                    let (seq, kind) = (action.row.seq.as_str(), action.row.kind.as_str());
+                    match &result {
+                        Ok(()) => tracing::info!(
+                            target: "kiosk::maintenance",
+                            seq,
+                            kind,
+                            action = action.name(),
+                            "refused offline transaction updated"
+                        ),
+                        // The store's reason can name the item: it shows on screen, not here.
+                        Err(_) => tracing::warn!(
+                            target: "kiosk::maintenance",
+                            seq,
+                            kind,
+                            action = action.name(),
+                            "staff action on a refused offline transaction not done"
+                        ),
+                    }
+                    c.replay_action = Some((action, Some(result)));
+                }
             }
         }
         for (id, matched) in pins {
@@ -411,6 +566,8 @@ impl MaintenanceUi {
         if screen != Screen::Menu {
             // The keypad test page closes with the menu.
             g.set_keypad_test("".into());
+            g.set_replay_open(false);
+            g.set_dismissing(MaintReplay::default());
             return;
         }
 
@@ -493,6 +650,40 @@ impl MaintenanceUi {
             })
             .collect();
         update_rows(&c.errors, errors);
+
+        let has_replay = c.backend.has_replay();
+        g.set_has_replay(has_replay);
+        let (rows, error) = match has_replay.then(|| c.backend.replay_failures()) {
+            None => (Vec::new(), String::new()),
+            Some(Ok(rows)) => (rows.into_iter().map(replay_row).collect(), String::new()),
+            Some(Err(e)) => (Vec::new(), e),
+        };
+        update_rows(&c.replays, rows);
+        g.set_replay_error(error.into());
+        let (state, row, detail) = match &c.replay_action {
+            None => ("", MaintReplay::default(), String::new()),
+            Some((a, None)) => ("running", a.row.clone(), String::new()),
+            Some((a, Some(Ok(())))) => (
+                if a.dismiss.is_some() {
+                    "dismissed"
+                } else {
+                    "retried"
+                },
+                a.row.clone(),
+                String::new(),
+            ),
+            Some((a, Some(Err(e)))) => ("failed", a.row.clone(), e.clone()),
+        };
+        g.set_replay_action(state.into());
+        g.set_replay_action_row(row);
+        g.set_replay_action_detail(detail.into());
+        // The question closes by itself when its row went (settled meanwhile by `kioskctl`).
+        g.set_dismissing(
+            c.dismissing
+                .as_deref()
+                .and_then(|seq| c.replay_row(seq))
+                .unwrap_or_default(),
+        );
     }
 }
 

@@ -508,6 +508,91 @@ fn maintenance_menu_shows_and_tests(h: &Harness) {
     assert_eq!(h.menu.screen(), Screen::Closed);
 }
 
+/// Issue 5: what the library system refused when the offline transactions were replayed is
+/// kept for staff in the maintenance menu of a library terminal: listed with the patron masked,
+/// sent again on the next replay, or settled by hand with one of the fixed reasons (there is no
+/// keyboard for a note), never dropped without that choice.
+fn maintenance_lists_refused_offline_transactions(h: &Harness) {
+    open_pin_pad(h);
+    h.type_pin(maintenance::DEMO_PIN);
+    assert_eq!(h.menu.screen(), Screen::Menu);
+    // The menu counts them beside the offline queue; their page lists them.
+    assert!(h.has("图书馆系统拒收：3"));
+    h.press("查看被拒交易");
+    assert!(h.has("图书馆系统拒绝的离线交易"));
+    // The fixture's three, in seq order: two refused, one already waiting for the next replay.
+    for row in ["离线借书 B404", "离线借书 B009", "离线还书 B007"] {
+        assert!(h.has(row), "{row}");
+    }
+    // Patron masked as on receipts, China time, the library system's own reason.
+    assert!(h.has("读者 P0** · 2026-01-10 09:30 · #41"));
+    assert!(h.has("2026-01-11 08:40 · #63"), "a return names no patron");
+    assert!(h.has("Item not found") && h.has("Patron blocked: fines over the limit"));
+    assert!(h.has("● 等待下次补传"));
+    for e in ElementQuery::from_root(&h.app).find_all() {
+        let label = e.accessible_label().unwrap_or_default();
+        assert!(
+            !label.contains("P003") && !label.contains("P001"),
+            "a full patron id on screen: {label:?}"
+        );
+    }
+    assert!(h.has("重试：离线借书 B404") && h.has("人工处理：离线借书 B404"));
+    assert!(
+        !h.has("重试：离线还书 B007") && h.has("人工处理：离线还书 B007"),
+        "a pending retry is not offered again"
+    );
+    h.check_actionable(60.0);
+
+    // Retry: the row waits for the next replay.
+    h.press("重试：离线借书 B404");
+    h.wait_for("✓ 离线借书 B404将在下次补传时重新发送");
+    assert!(!h.has("重试：离线借书 B404"));
+    assert!(h.has("人工处理：离线借书 B404"));
+
+    // Dismiss asks how it was settled; cancelling keeps the row.
+    h.press("人工处理：离线借书 B009");
+    assert!(h.has("将离线借书 B009标记为人工处理？"));
+    h.check_actionable(60.0);
+    h.state().set_elder_mode(true);
+    h.check_actionable(h.app.global::<Theme>().get_touch_target());
+    h.state().set_elder_mode(false);
+    h.press("取消");
+    assert!(!h.has("将离线借书 B009标记为人工处理？"));
+    assert!(h.has("离线借书 B009"));
+    h.press("人工处理：离线借书 B009");
+    h.press("已在服务台办理");
+    h.wait_for("✓ 离线借书 B009已标记为人工处理");
+    assert!(!h.has("离线借书 B009"), "settled rows leave the list");
+    assert_eq!(
+        h.backend.actions.lock().unwrap().clone(),
+        ["replay-retry:41", "replay-dismiss:57:desk"]
+    );
+
+    // English and elder mode: the same rows, large enough to touch.
+    h.press("English");
+    assert!(h.has("Offline transactions refused by the library"));
+    assert!(h.has("Dismiss: Offline return B007") && h.has("Reader P0** · 2026-01-10 09:30 · #41"));
+    h.press("Elder mode");
+    h.check_actionable(h.app.global::<Theme>().get_touch_target());
+    h.press("Elder mode");
+    h.press("中文");
+
+    // The last two settled: the list says there are none.
+    for (row, reason) in [
+        ("离线借书 B404", "无需再办理"),
+        ("离线还书 B007", "无需再办理"),
+    ] {
+        h.press(&format!("人工处理：{row}"));
+        h.press(reason);
+        h.wait_for(&format!("✓ {row}已标记为人工处理"));
+    }
+    assert!(h.has("没有被拒绝的离线交易"));
+    h.press("返回");
+    assert!(h.has("图书馆系统拒收：0"));
+    h.press("关闭");
+    assert_eq!(h.menu.screen(), Screen::Closed);
+}
+
 /// Spoken mode (issue 4): in elder mode the page title, the pressed control and the idle
 /// countdown are said in the UI's language (recording test double instead of espeak-ng).
 fn elder_mode_speaks_titles_actions_and_countdown(h: &Harness) {
@@ -835,6 +920,7 @@ fn kiosk_ui_scenarios() {
     let lib = Harness::new("library-selfcheck");
     lib.press("开始");
     assert!(lib.has("借书") && lib.has("还书") && !lib.has("办事指南"));
+    maintenance_lists_refused_offline_transactions(&lib);
     borrow_books_in_chinese_and_elder_mode();
     borrow_on_simulated_devices_and_the_demo_library();
     return_and_account_on_the_demo_library();
