@@ -1022,9 +1022,32 @@ impl Style {
     };
 }
 
+/// The QR code of `payload` as the PDF and the kiosk's screen draw it: one byte segment after
+/// an ECI 26 (UTF-8) designator (ISO/IEC 18004 §7.4.2), so a reader decodes the Chinese as
+/// UTF-8 instead of guessing (zbar, for one, takes a short run of CJK text for Shift JIS),
+/// error correction level M, the smallest version it fits.
+pub fn qr_code(payload: &str) -> Result<qrcode::QrCode, ReceiptError> {
+    use qrcode::bits::Bits;
+    const UTF_8_ECI: u32 = 26;
+    for v in 1..=40 {
+        let mut bits = Bits::new(qrcode::Version::Normal(v));
+        let fits = bits
+            .push_eci_designator(UTF_8_ECI)
+            .and_then(|()| bits.push_byte_data(payload.as_bytes()))
+            .and_then(|()| bits.push_terminator(qrcode::EcLevel::M));
+        if fits.is_ok() {
+            return qrcode::QrCode::with_bits(bits, qrcode::EcLevel::M)
+                .map_err(|e| ReceiptError::Qr(e.to_string()));
+        }
+    }
+    Err(ReceiptError::Qr(format!(
+        "{} bytes do not fit in a QR code",
+        payload.len()
+    )))
+}
+
 fn qr_modules(payload: &str) -> Result<Vec<Vec<bool>>, ReceiptError> {
-    let code = qrcode::QrCode::with_error_correction_level(payload.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|e| ReceiptError::Qr(e.to_string()))?;
+    let code = qr_code(payload)?;
     let w = code.width();
     let colors = code.to_colors();
     Ok(colors
