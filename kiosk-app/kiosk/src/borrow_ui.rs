@@ -1,5 +1,5 @@
 //! The borrow screens of the book self-checkout (`ui/borrow.slint`): sign in, the stack on the
-//! pad, the receipt choice. This module turns a [`kiosk_flows::BorrowFlow`] into the `Borrow`
+//! pad, the receipt choice and the receipt's QR code for a phone. This module turns a [`kiosk_flows::BorrowFlow`] into the `Borrow`
 //! global's rows and count ([`rows`]) and the UI's callbacks into flow inputs; every text is
 //! translated in the `.slint` source (`Borrow.status-text`, `Borrow.message` map the flows'
 //! message ids through `@tr`).
@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use kiosk_flows::receipt::{self, PatronChoice, ReceiptDecision, ReceiptMode};
 use kiosk_flows::run::{Patron, SignInError};
 use kiosk_flows::signin::{self, Credential, PatronLookup, SeenTokens, SignInSettings};
 use kiosk_flows::{
@@ -42,6 +43,16 @@ const MAX_PIN: usize = 12;
 
 /// Every refusal a borrow can show (their message ids are translated in `ui/borrow.slint`).
 pub const REFUSALS: [RefusalReason; 10] = RefusalReason::ALL;
+
+/// Before [`BorrowUi::set_receipts`]: the patron is asked (paper and phone), nothing is printed.
+fn default_receipts() -> crate::receipts::ReceiptOptions {
+    crate::receipts::ReceiptOptions {
+        mode: ReceiptMode::Ask,
+        make: Rc::new(|flow, language| crate::receipts::borrow_receipt(flow, language, "", "")),
+        print: None,
+        paper_ready: Rc::new(|| true),
+    }
+}
 
 /// The count shown above the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,16 +159,17 @@ struct State {
     /// return-and-borrow offline policy an unreachable library system lets the patron borrow
     /// on it (checked when the transactions replay).
     asked_for: Option<Zeroizing<String>>,
-    /// Makes the receipt the patron chose (`print`, `phone`, `none`) from the settled flow.
-    receipt: Option<ReceiptHook>,
+    /// What receipts the terminal makes, and how.
+    receipts: crate::receipts::ReceiptOptions,
+    /// The phone page's QR code was shown because the printer could not print.
+    instead_of_paper: bool,
+    /// The phone page's QR code.
+    receipt_qr: Option<slint::Image>,
     /// The sign-in page signs in for the account page, not to borrow.
     for_account: bool,
     /// Gets the patron signed in for the account page.
     account: Option<Rc<dyn Fn(Patron)>>,
 }
-
-/// See [`BorrowUi::on_receipt`].
-pub type ReceiptHook = Rc<dyn Fn(&BorrowFlow, &str, crate::session::Language)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JobKind {
@@ -176,6 +188,8 @@ impl State {
         self.patron = None;
         self.for_account = false;
         self.asked_for = None;
+        self.instead_of_paper = false;
+        self.receipt_qr = None;
         self.generation += 1;
     }
 
@@ -215,7 +229,9 @@ impl BorrowUi {
                 patron: None,
                 generation: 0,
                 pending: Default::default(),
-                receipt: None,
+                receipts: default_receipts(),
+                instead_of_paper: false,
+                receipt_qr: None,
                 for_account: false,
                 account: None,
                 stack: StackSettings::default(),
@@ -245,6 +261,12 @@ impl BorrowUi {
         b.on_finish(move || u.finish());
         let u = ui.clone();
         b.on_choose_receipt(move |choice| u.choose_receipt(&choice));
+        let u = ui.clone();
+        b.on_receipt_done(move || {
+            if u.state.borrow().screen == BorrowScreen::Phone {
+                u.end_with_receipt("phone");
+            }
+        });
 
         let u = ui.clone();
         kiosk.on_service("borrow", move || u.open());
@@ -353,10 +375,9 @@ impl BorrowUi {
         s.worker = Some(worker);
     }
 
-    /// Called with the settled flow when the patron picks a receipt, before the session ends
-    /// (and wipes the flow).
-    pub fn on_receipt(&self, hook: impl Fn(&BorrowFlow, &str, crate::session::Language) + 'static) {
-        self.state.borrow_mut().receipt = Some(Rc::new(hook));
+    /// How receipts are offered and made from now on (without: both offered, none made).
+    pub fn set_receipts(&self, receipts: crate::receipts::ReceiptOptions) {
+        self.state.borrow_mut().receipts = receipts;
     }
 
     /// The library's AFI values and offline policy for the next flows.
@@ -587,46 +608,107 @@ impl BorrowUi {
         }
     }
 
-    /// "Finish" once every book is settled: the receipt choice, or with nothing on the pad the
+    /// "Finish" once every book is settled: the receipt the library setting and the printer
+    /// allow (the choice, the slip, the phone page, or none), or with nothing on the pad the
     /// end of the session.
     fn finish(&self) {
         self.activity();
         let nothing = {
-            let mut s = self.state.borrow_mut();
+            let s = self.state.borrow();
             let Some(flow) = s.flow.as_ref().filter(|_| s.screen == BorrowScreen::Stack) else {
                 return;
             };
             if !flow.is_settled() {
                 return;
             }
-            let nothing = flow.lines().next().is_none();
-            if !nothing {
-                s.screen = BorrowScreen::Receipt;
-            }
-            nothing
+            flow.lines().next().is_none()
         };
         if nothing {
             self.kiosk.input(Input::Finish);
-        } else {
-            self.sync();
+            return;
+        }
+        self.receipt(None);
+    }
+
+    /// Acts on the receipt decision for the patron's `choice` (`None`: not asked yet).
+    fn receipt(&self, choice: Option<PatronChoice>) {
+        let (mode, ready) = {
+            let s = self.state.borrow();
+            (s.receipts.mode, (s.receipts.paper_ready)())
+        };
+        match receipt::decide(mode, choice, ready) {
+            ReceiptDecision::AskPatron { paper } => {
+                {
+                    let mut s = self.state.borrow_mut();
+                    s.screen = BorrowScreen::Receipt;
+                    s.instead_of_paper = !paper;
+                }
+                self.sync();
+            }
+            ReceiptDecision::Nothing => self.end_with_receipt("none"),
+            ReceiptDecision::Print => {
+                let receipt = self.make_receipt();
+                let print = self.state.borrow().receipts.print.clone();
+                match (receipt, print) {
+                    (Some(receipt), Some(print)) => print(receipt),
+                    (_, None) => {
+                        tracing::warn!(target: "kiosk::receipt", "no receipt printer: nothing printed")
+                    }
+                    (None, _) => {}
+                }
+                self.end_with_receipt("print");
+            }
+            ReceiptDecision::Pdf { instead_of_paper } => {
+                let qr = self.make_receipt().and_then(|r| {
+                    crate::receipts::qr_image(&r.payload(), 6)
+                        .map_err(|e| tracing::error!(target: "kiosk::receipt", "{e}"))
+                        .ok()
+                });
+                if qr.is_none() {
+                    self.end_with_receipt("none");
+                    return;
+                }
+                {
+                    let mut s = self.state.borrow_mut();
+                    s.screen = BorrowScreen::Phone;
+                    s.instead_of_paper = instead_of_paper;
+                    s.receipt_qr = qr;
+                }
+                tracing::info!(target: "kiosk::receipt", instead_of_paper, "receipt shown as a QR code");
+                self.sync();
+            }
         }
     }
 
-    /// The receipt choice ends the session (the receipt itself is the receipt module's job).
+    /// The receipt of the settled flow in the patron's language (logged when it cannot be made).
+    fn make_receipt(&self) -> Option<kiosk_flows::receipt::CircReceipt> {
+        let language = self.kiosk.with_session(|s| s.language());
+        let s = self.state.borrow();
+        let flow = s.flow.as_ref()?;
+        (s.receipts.make)(flow, language)
+            .map_err(|e| tracing::error!(target: "kiosk::receipt", "no receipt: {e}"))
+            .ok()
+    }
+
+    /// The patron picked a receipt on the choice page.
     fn choose_receipt(&self, choice: &str) {
         if self.state.borrow().screen != BorrowScreen::Receipt {
             return;
         }
-        tracing::info!(target: "kiosk::borrow", receipt = choice, "borrowing finished");
-        self.state.borrow_mut().last_receipt = Some(choice.to_string());
-        let hook = self.state.borrow().receipt.clone();
-        if let Some(hook) = hook {
-            let language = self.kiosk.with_session(|s| s.language());
-            if let Some(flow) = self.state.borrow().flow.as_ref() {
-                hook(flow, choice, language);
-            }
-        }
-        // The session's end hook forgets the flow and closes the screens.
+        self.activity();
+        let choice = match choice {
+            "print" => PatronChoice::Paper,
+            "phone" => PatronChoice::Phone,
+            _ => PatronChoice::NoReceipt,
+        };
+        self.receipt(Some(choice));
+    }
+
+    /// Ends the borrow with the receipt `kind` given (the session's end hook forgets the flow
+    /// and closes the screens).
+    fn end_with_receipt(&self, kind: &str) {
+        tracing::info!(target: "kiosk::borrow", receipt = kind, "borrowing finished");
+        self.state.borrow_mut().last_receipt = Some(kind.to_string());
         self.kiosk.input(Input::Finish);
     }
 
@@ -662,6 +744,11 @@ impl BorrowUi {
         b.set_rows(ModelRc::new(VecModel::from(rows)));
         b.set_borrowed(i32::try_from(summary.borrowed).unwrap_or(i32::MAX));
         b.set_settled(summary.settled);
+        let paper = (s.receipts.paper_ready)() && s.receipts.mode != ReceiptMode::Pdf;
+        b.set_offer_paper(paper);
+        b.set_offer_phone(s.receipts.mode != ReceiptMode::Print || !paper);
+        b.set_instead_of_paper(s.instead_of_paper);
+        b.set_receipt_qr(s.receipt_qr.clone().unwrap_or_default());
         drop(s);
         self.kiosk.narrate();
     }

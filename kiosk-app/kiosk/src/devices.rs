@@ -5,8 +5,9 @@
 //! and the maintenance menu drives the simulators ([`DemoControls`]): place or take the ID
 //! card, put the demo stack on the pad or clear it, run out of paper.
 //!
-//! Devices the app does not use yet (scanner, fingerprint, camera) stay "not opened" in the
-//! menu.
+//! The speaker of the spoken mode (espeak-ng, [`speech_options`]) is a supervised device too, so
+//! a missing engine or sound device shows in the menu like an unplugged reader and its test
+//! says a sentence. Devices the app does not use yet (camera) stay "not opened" in the menu.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use kiosk_devices::idcard::{SamOptions, SamReader};
 use kiosk_devices::printer::EscPosPrinter;
 use kiosk_devices::profile::{DeviceEntry, Profile};
 use kiosk_devices::rfid::{HfReader, RfidOptions};
+use kiosk_devices::speaker::{EspeakOptions, EspeakSpeaker, Speaker, SpeechOutput};
 use kiosk_devices::supervisor::{Supervised, Supervisor};
 use kiosk_devices::{
     CodeScanner, DeviceClass, IdCardReader, ReceiptPrinter, RfidReader, SerialScanner,
@@ -35,6 +37,8 @@ pub struct Devices {
     pub printer: Option<Supervised<dyn ReceiptPrinter>>,
     pub scanner: Option<Supervised<dyn CodeScanner>>,
     pub fingerprint: Option<Supervised<dyn kiosk_devices::FingerprintReader>>,
+    /// The spoken mode's voice.
+    pub speaker: Supervised<dyn Speaker>,
     /// The simulators behind `sim:` devices (kept running while the app runs).
     pub demo: Option<DemoControls>,
 }
@@ -387,6 +391,21 @@ impl Devices {
             ))
         });
 
+        let speech = speech_options();
+        let speaker = supervisor.add(
+            "speaker",
+            DeviceClass::Speaker,
+            &match &speech.output {
+                SpeechOutput::SoundCard => "audio:default".to_string(),
+                SpeechOutput::WavFiles(dir) => format!("file:{}", dir.display()),
+            },
+            Box::new(move || {
+                EspeakSpeaker::open(speech.clone())
+                    .map(|s| Box::new(s) as Box<dyn Speaker>)
+                    .map_err(kiosk_devices::health::DeviceFault::from)
+            }),
+        );
+
         supervisor.reopen_interval = Duration::from_secs(1);
         supervisor.probe_interval = Duration::from_secs(2);
         supervisor.start();
@@ -406,10 +425,20 @@ impl Devices {
                 printer,
                 scanner,
                 fingerprint,
+                speaker,
                 demo: has_sims.then_some(demo),
             },
             problems,
         )
+    }
+}
+
+/// The spoken mode's espeak-ng settings: the sound card, or with `KIOSK_SPEECH_WAV_DIR=DIR` a
+/// WAV file per utterance in DIR (machines without a sound device, tests).
+pub fn speech_options() -> EspeakOptions {
+    match std::env::var_os("KIOSK_SPEECH_WAV_DIR") {
+        Some(dir) => EspeakOptions::wav(std::path::PathBuf::from(dir)),
+        None => EspeakOptions::default(),
     }
 }
 
@@ -519,6 +548,19 @@ impl Devices {
             }
         }
         let mut tests: Vec<(&'static str, crate::maintenance::DeviceTest)> = Vec::new();
+        let speaker = self.speaker.clone();
+        tests.push((
+            "speaker",
+            Arc::new(move || {
+                outcome(speaker.with(|s| {
+                    s.speak(kiosk_devices::speaker::Utterance::interrupt(
+                        "语音测试，声音正常。",
+                        "zh-CN",
+                    ))
+                    .map(|()| "test sentence handed to the speech engine".to_string())
+                }))
+            }),
+        ));
         if let Some(rfid) = self.rfid.clone() {
             tests.push((
                 "rfid",
@@ -794,7 +836,10 @@ mod tests {
             .into_iter()
             .map(|h| h.name)
             .collect();
-        assert_eq!(names, ["idcard", "printer", "scanner", "fingerprint"]);
+        assert_eq!(
+            names,
+            ["idcard", "printer", "scanner", "fingerprint", "speaker"]
+        );
         let demo = devices.demo.as_ref().unwrap();
         let ids: Vec<_> = demo.actions().iter().map(|a| a.id).collect();
         assert!(ids.contains(&"place-card") && ids.contains(&"place-finger"));
@@ -817,5 +862,15 @@ mod tests {
         demo.run("paper-out").unwrap();
         assert!(printer().detail.contains("paper Out"));
         assert!(demo.run("put-books").is_err());
+
+        // The spoken mode's espeak-ng, supervised like the rest (WAV files: no sound card here).
+        let speaker = devices.supervisor.health().pop().unwrap();
+        assert_eq!(speaker.class, DeviceClass::Speaker);
+        assert_eq!(
+            speaker.last_fault, None,
+            "espeak-ng (packaging/setup-debian.sh)"
+        );
+        let said = tests["speaker"]();
+        assert!(said.ok, "{said:?}");
     }
 }

@@ -22,6 +22,7 @@ pub mod maintenance;
 pub mod maintenance_ui;
 pub mod narrator;
 pub mod receipts;
+pub mod records;
 pub mod services;
 pub mod session;
 

@@ -89,6 +89,50 @@ impl MaintenanceBackend for Quitting {
     }
 }
 
+/// Starts forwarding `queue` to the profile's records back office; in demo mode (or with
+/// `records_url = "embedded"`) first starts the embedded receiver and points the profile at it,
+/// so the maintenance menu probes it. Problems are logged: the queue keeps everything meanwhile.
+fn forward_records(
+    profile: &mut kiosk_devices::profile::Profile,
+    queue: Option<&(std::sync::Arc<kiosk_queue::Queue>, std::path::PathBuf)>,
+    demo: bool,
+) -> (
+    Option<kiosk::records::EmbeddedReceiver>,
+    Option<kiosk::records::Forwarder>,
+) {
+    use kiosk::records::{EMBEDDED, EmbeddedReceiver, Forwarder};
+    let Some((queue, path)) = queue else {
+        return (None, None);
+    };
+    let url = profile.backoffice.records_url.clone();
+    let receiver = if demo || url.as_deref() == Some(EMBEDDED) {
+        let db = path.with_file_name("backoffice.db");
+        match EmbeddedReceiver::start(&db, queue) {
+            Ok(r) => {
+                profile.backoffice.records_url = Some(r.records_url());
+                Some(r)
+            }
+            Err(e) => {
+                tracing::error!(target: "kiosk::records", "{e}");
+                profile.backoffice.records_url = None;
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let forwarder = match profile.backoffice.records_url.as_deref() {
+        Some(url) if url != EMBEDDED => Forwarder::start(queue.clone(), url)
+            .map_err(|e| tracing::error!(target: "kiosk::records", "{e}"))
+            .ok(),
+        _ => {
+            tracing::warn!(target: "kiosk::records", "no records back office: the queue only grows");
+            None
+        }
+    };
+    (receiver, forwarder)
+}
+
 /// The profile's offline queue, for the maintenance menu; `None` (logged) when it is not there.
 /// Opens (with `create`, creates) the signed queue at `path`; `None` (logged) when it cannot.
 fn open_queue_at(
@@ -137,7 +181,7 @@ fn demo_queue(
 }
 
 fn run(args: &Args) -> Result<u8, String> {
-    let profile = cli::load_profile(args).map_err(|e| format!("kiosk: {e}"))?;
+    let mut profile = cli::load_profile(args).map_err(|e| format!("kiosk: {e}"))?;
     let now = Instant::now();
     let playlist = match &args.announcements {
         Some(path) => Playlist::load(path, now).map_err(|e| format!("kiosk: {e}"))?,
@@ -158,7 +202,6 @@ fn run(args: &Args) -> Result<u8, String> {
     let app = App::new().map_err(|e| cli::no_display_message(&e.to_string()))?;
     let kiosk = Kiosk::attach(&app, &profile, playlist, Rc::new(Instant::now))
         .map_err(|e| format!("kiosk: {e}"))?;
-    kiosk::narrator::attach_espeak(&kiosk, profile.voice);
     let _tick = kiosk.start_timer();
 
     // The profile's devices through the supervisor; `sim:` devices (all of them in demo
@@ -168,6 +211,7 @@ fn run(args: &Args) -> Result<u8, String> {
     for p in &problems {
         tracing::warn!(target: "kiosk::devices", "{p}");
     }
+    kiosk::narrator::attach_speaker(&kiosk, devices.speaker.clone(), profile.voice);
     // Demo mode keeps its offline queue in a private folder of the user's state directory.
     let queue = if args.demo {
         demo_queue(&profile)
@@ -183,6 +227,10 @@ fn run(args: &Args) -> Result<u8, String> {
     let replay = std::sync::Arc::new(std::sync::Mutex::new(
         kiosk::library::ReplayReport::default(),
     ));
+
+    // The queue forwards to the records back office: the profile's, or in demo mode the
+    // reference receiver embedded on a loopback port (its store beside the demo queue).
+    let (_receiver, _forwarder) = forward_records(&mut profile, queue.as_ref(), args.demo);
 
     // The library system: the profile's SIP2 server, or in demo mode the built-in demo server
     // on a loopback port (kept running while the app runs).
@@ -217,18 +265,21 @@ fn run(args: &Args) -> Result<u8, String> {
         account.use_worker(Rc::new(worker.client()));
         borrow.use_worker(Rc::new(worker));
     }
-    if let Some(printer) = devices.printer.clone() {
-        let (library, terminal) = (profile.display_name.clone(), profile.terminal_id.clone());
-        borrow.on_receipt(move |flow, choice, language| {
-            if choice != "print" {
-                return;
-            }
-            match kiosk::receipts::borrow_receipt(flow, language, &library, &terminal) {
-                Ok(receipt) => kiosk::receipts::print_in_background(printer.clone(), receipt),
-                Err(e) => tracing::error!(target: "kiosk::receipt", "no receipt: {e}"),
-            }
-        });
-    }
+    // Receipts as the library setting says: paper while the printer can print, else (and on
+    // the patron's choice) the QR code on screen.
+    let _paper_watch = devices.printer.clone().and_then(|printer| {
+        kiosk::receipts::PaperWatch::start(printer)
+            .map_err(|e| tracing::error!(target: "kiosk::receipt", "cannot watch the printer: {e}"))
+            .ok()
+    });
+    borrow.set_receipts(
+        kiosk::receipts::ReceiptOptions::for_terminal(
+            &profile,
+            devices.printer.clone(),
+            _paper_watch.as_ref(),
+        )
+        .map_err(|e| format!("kiosk: {e}"))?,
+    );
     let _borrow_poll = {
         let timer = slint::Timer::default();
         let borrow = borrow.clone();

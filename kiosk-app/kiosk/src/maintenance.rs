@@ -629,6 +629,7 @@ pub fn test_action(class: &str) -> Option<&'static str> {
         "printer" => Some("test-print"),
         "fingerprint" | "camera" => Some("capture"),
         "scanner" => Some("scan"),
+        "speaker" => Some("say-test"),
         _ => None,
     }
 }
@@ -742,18 +743,10 @@ impl ReplayFailure {
 
 /// A SIP2 date (UTC, as the kiosk records it) as China Standard Time `YYYY-MM-DD HH:MM`.
 fn china_time(sip2: &str) -> String {
-    let Some(t) = kiosk_sip2::Timestamp::parse(sip2) else {
-        return sip2.trim().to_string();
-    };
-    let t = kiosk_sip2::Timestamp(t.0 + 8 * 3600).to_sip2();
-    format!(
-        "{}-{}-{} {}:{}",
-        &t[0..4],
-        &t[4..6],
-        &t[6..8],
-        &t[12..14],
-        &t[14..16]
-    )
+    match kiosk_sip2::Timestamp::parse(sip2) {
+        Some(t) => crate::receipts::china_time(t),
+        None => sip2.trim().to_string(),
+    }
 }
 
 /// Why staff settle a refused offline transaction by hand: the menu has no keyboard for a

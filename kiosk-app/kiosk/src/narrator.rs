@@ -19,13 +19,12 @@
 //! [`Narrator`] is plain logic over a [`Screen`] snapshot and is tested without a window;
 //! [`read_screen`] takes the snapshot from the live element tree.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use i_slint_backend_testing::{AccessibleLiveness, ElementRoot};
 use kiosk_devices::speaker::{
-    ELDER_RATE, EspeakOptions, EspeakSpeaker, NORMAL_RATE, Speaker, SpeakerError, SpeechOutput,
-    Utterance,
+    ELDER_RATE, NORMAL_RATE, Speaker, SpeakerError, SpeechOutput, Utterance,
 };
 use kiosk_devices::{Device, HasKind};
 
@@ -321,34 +320,88 @@ pub fn language_button(language: Language) -> Press {
     }
 }
 
-/// The binary's voice: espeak-ng on the sound card (or WAV files in `$KIOSK_SPEECH_WAV_DIR`, for
-/// a machine without one), or no spoken mode, said in one log line, when espeak-ng is missing.
-/// `always` (the profile's `voice`) speaks outside elder mode too.
-pub fn attach_espeak(kiosk: &crate::Kiosk, always: bool) {
-    let options = match std::env::var_os("KIOSK_SPEECH_WAV_DIR") {
-        Some(dir) => EspeakOptions::wav(PathBuf::from(dir)),
-        None => EspeakOptions::default(),
-    };
-    match EspeakSpeaker::open(options.clone()) {
-        Ok(speaker) => {
-            if options.output == SpeechOutput::SoundCard && !Path::new("/dev/snd").exists() {
-                tracing::warn!(
-                    "spoken mode: no sound device (/dev/snd is missing), espeak-ng cannot play; \
-                     KIOSK_SPEECH_WAV_DIR=DIR renders to WAV files instead"
-                );
-            }
-            tracing::info!(
-                version = speaker.version(),
-                output = %speaker.info().transport,
-                always,
-                "spoken mode: espeak-ng (in elder mode, or always)"
-            );
-            kiosk.set_speaker(Box::new(speaker), always);
+/// Gives `kiosk` the supervised speaker (espeak-ng, [`crate::devices::speech_options`]): the
+/// spoken mode speaks in elder mode, or `always`. A missing engine or sound device is logged
+/// and shown in the maintenance menu; the supervisor keeps trying to open it.
+pub fn attach_speaker(
+    kiosk: &crate::Kiosk,
+    speaker: kiosk_devices::supervisor::Supervised<dyn Speaker>,
+    always: bool,
+) {
+    let options = crate::devices::speech_options();
+    let health = speaker.health();
+    match &health.last_fault {
+        None => {
+            tracing::info!(output = %health.transport, always, "spoken mode: espeak-ng (in elder mode, or always)")
         }
-        Err(e) => tracing::warn!(
-            kind = %e.kind(),
-            "spoken mode off: {e}; install espeak-ng (packaging/setup-debian.sh)"
-        ),
+        Some(fault) => {
+            tracing::warn!(kind = %fault.kind, "spoken mode has no voice yet: {}; install espeak-ng (packaging/setup-debian.sh)", fault.message)
+        }
+    }
+    if options.output == SpeechOutput::SoundCard && !Path::new("/dev/snd").exists() {
+        tracing::warn!(
+            "spoken mode: no sound device (/dev/snd is missing), espeak-ng cannot play; \
+             KIOSK_SPEECH_WAV_DIR=DIR renders to WAV files instead"
+        );
+    }
+    kiosk.set_speaker(Box::new(SupervisedSpeaker(speaker)), always);
+}
+
+/// The supervisor's speaker as the narrator's [`Speaker`]: its faults reach the maintenance
+/// menu, and a speaker that is not open says why instead of speaking.
+pub struct SupervisedSpeaker(pub kiosk_devices::supervisor::Supervised<dyn Speaker>);
+
+impl SupervisedSpeaker {
+    fn run<T>(
+        &self,
+        op: impl FnOnce(&mut dyn Speaker) -> Result<T, SpeakerError>,
+    ) -> Result<T, SpeakerError> {
+        match self.0.try_with(|s| op(s)) {
+            Ok(result) => result,
+            Err(fault) => Err(SpeakerError::Unavailable {
+                program: "espeak-ng".into(),
+                reason: fault.message,
+            }),
+        }
+    }
+}
+
+impl Device for SupervisedSpeaker {
+    fn info(&self) -> kiosk_devices::DeviceInfo {
+        let h = self.0.health();
+        kiosk_devices::DeviceInfo {
+            class: h.class,
+            model: h.name,
+            firmware: None,
+            transport: h.transport,
+        }
+    }
+
+    /// The supervisor probes the speaker itself.
+    fn probe(&mut self) -> Result<(), kiosk_devices::health::DeviceFault> {
+        Ok(())
+    }
+}
+
+impl Speaker for SupervisedSpeaker {
+    fn speak(&mut self, utterance: Utterance) -> Result<(), SpeakerError> {
+        self.run(|s| s.speak(utterance))
+    }
+
+    fn stop(&mut self) -> Result<(), SpeakerError> {
+        self.run(|s| s.stop())
+    }
+
+    fn is_speaking(&self) -> bool {
+        self.run(|s| Ok(s.is_speaking())).unwrap_or(false)
+    }
+
+    fn set_volume(&mut self, percent: u8) -> Result<(), SpeakerError> {
+        self.run(|s| s.set_volume(percent))
+    }
+
+    fn set_rate(&mut self, words_per_minute: u16) -> Result<(), SpeakerError> {
+        self.run(|s| s.set_rate(words_per_minute))
     }
 }
 
@@ -601,6 +654,7 @@ mod tests {
     fn espeak_says_the_pressed_label_and_the_title_for_real() {
         let dir = std::env::temp_dir().join(format!("kiosk-narrator-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        use kiosk_devices::speaker::{EspeakOptions, EspeakSpeaker};
         let speaker = EspeakSpeaker::open(EspeakOptions::wav(&dir))
             .expect("espeak-ng (bash packaging/setup-debian.sh)");
         let mut n = Narrator::new(Box::new(speaker), false);

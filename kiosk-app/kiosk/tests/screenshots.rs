@@ -203,6 +203,21 @@ fn golden_screenshots() {
     // The borrow screens (src/borrow_ui.rs): sign-in after a wrong password, then the demo
     // stack (six lent, one reserved for another reader, one incomplete set).
     let borrow = BorrowUi::attach(&app, &kiosk, demo::verifier());
+    // A fixed time on the receipt, so its QR code on the phone page is the same every run.
+    borrow.set_receipts(kiosk::receipts::ReceiptOptions {
+        mode: kiosk_flows::receipt::ReceiptMode::Ask,
+        make: Rc::new(|flow, language| {
+            kiosk::receipts::borrow_receipt_at(
+                flow,
+                language,
+                "演示图书馆",
+                "lib-selfcheck-01",
+                "2026-12-02 18:30",
+            )
+        }),
+        print: None,
+        paper_ready: Rc::new(|| true),
+    });
     for (suffix, english, elder) in [
         ("zh-CN", false, false),
         ("en", true, false),
@@ -240,7 +255,14 @@ fn golden_screenshots() {
         if suffix == "zh-CN" {
             shot("borrow-receipt-zh-CN");
         }
-        press(&app, l("不需要凭条", "No receipt"));
+        if elder {
+            // The receipt as a QR code for the phone, in elder mode's large type.
+            press(&app, l("发送到手机", "Send to my phone"));
+            shot(&format!("borrow-phone-{suffix}"));
+            press(&app, l("完成", "Done"));
+        } else {
+            press(&app, l("不需要凭条", "No receipt"));
+        }
     }
     drop(borrow);
     drop(menu);

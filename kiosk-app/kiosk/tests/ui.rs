@@ -922,8 +922,134 @@ fn kiosk_ui_scenarios() {
     assert!(lib.has("借书") && lib.has("还书") && !lib.has("办事指南"));
     maintenance_lists_refused_offline_transactions(&lib);
     borrow_books_in_chinese_and_elder_mode();
+    receipt_on_a_phone();
     borrow_on_simulated_devices_and_the_demo_library();
     return_and_account_on_the_demo_library();
+}
+
+/// The receipt as a QR code on screen: chosen by the patron, and instead of the slip when the
+/// printer cannot print; the code decodes (zbarimg) to the receipt's `kiosk-receipt/1` text.
+/// A library that always prints gets the slip without being asked.
+fn receipt_on_a_phone() {
+    use kiosk::borrow_ui::{BorrowUi, demo};
+    use kiosk::receipts::ReceiptOptions;
+    use kiosk::ui::{Borrow, BorrowScreen};
+    use kiosk_flows::receipt::{CircReceipt, ReceiptMode};
+
+    let h = Harness::new("library-selfcheck");
+    let borrow = BorrowUi::attach(&h.app, &h.kiosk, demo::verifier());
+    let b = || h.app.global::<Borrow>();
+    let paper = Rc::new(Cell::new(true));
+    let printed: Rc<std::cell::RefCell<Vec<CircReceipt>>> = Rc::default();
+    let use_mode = |mode: ReceiptMode| {
+        let (paper, printed) = (paper.clone(), printed.clone());
+        borrow.set_receipts(ReceiptOptions {
+            mode,
+            make: Rc::new(|flow, language| {
+                kiosk::receipts::borrow_receipt(flow, language, "演示图书馆", "lib-selfcheck-01")
+            }),
+            print: Some(Rc::new(move |r| printed.borrow_mut().push(r))),
+            paper_ready: Rc::new(move || paper.get()),
+        });
+    };
+    let borrow_the_demo_stack = || {
+        h.press("开始");
+        h.press("借书");
+        for d in demo::CARD.chars() {
+            h.press(&d.to_string());
+        }
+        h.press("下一步");
+        for d in demo::PIN.chars() {
+            h.press(&d.to_string());
+        }
+        h.press("登录");
+        demo::feed(&borrow);
+        h.press("结束");
+    };
+    let decoded_qr = || {
+        let image = b().get_receipt_qr();
+        let pixels = image.to_rgb8().expect("an RGB image");
+        let png = std::env::temp_dir().join(format!("kiosk-ui-qr-{}.png", std::process::id()));
+        image::RgbImage::from_raw(pixels.width(), pixels.height(), pixels.as_bytes().to_vec())
+            .unwrap()
+            .save(&png)
+            .unwrap();
+        let out = std::process::Command::new("zbarimg")
+            .args(["--raw", "-q"])
+            .arg(&png)
+            .output()
+            .expect("zbarimg (zbar-tools, packaging/setup-debian.sh)");
+        let _ = std::fs::remove_file(&png);
+        assert!(out.status.success(), "zbarimg: {out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    };
+
+    // Asked, the patron picks the phone: the code holds the receipt, the patron masked.
+    use_mode(ReceiptMode::Ask);
+    borrow_the_demo_stack();
+    assert_eq!(b().get_screen(), BorrowScreen::Receipt);
+    assert!(h.has("打印凭条") && h.has("发送到手机") && h.has("不需要凭条"));
+    h.press("发送到手机");
+    assert_eq!(b().get_screen(), BorrowScreen::Phone);
+    assert_eq!(
+        kiosk::narrator::read_screen(&h.app).title.as_deref(),
+        Some("用手机扫码，把凭条带走")
+    );
+    assert!(h.has("借书凭条二维码"));
+    assert!(!h.has("打印机暂时无法打印，请扫码取走凭条。"));
+    let payload = decoded_qr();
+    assert!(
+        payload.starts_with("kiosk-receipt/1 loan\nlibrary 演示图书馆\n"),
+        "{payload}"
+    );
+    // Every title decodes as the UTF-8 it is (the code says so with an ECI), the last too.
+    assert!(
+        payload.contains("三体") && payload.ends_with("朝花夕拾") && payload.contains(demo::DUE),
+        "{payload}"
+    );
+    assert!(
+        !payload.contains(demo::CARD),
+        "the patron is masked: {payload}"
+    );
+    h.check_actionable(60.0);
+    h.press("完成");
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert_eq!(borrow.last_receipt().as_deref(), Some("phone"));
+    assert_eq!(b().get_screen(), BorrowScreen::Closed);
+    assert!(printed.borrow().is_empty());
+
+    // Out of paper: paper is not offered.
+    paper.set(false);
+    borrow_the_demo_stack();
+    assert_eq!(b().get_screen(), BorrowScreen::Receipt);
+    assert!(!h.has("打印凭条") && h.has("发送到手机"));
+    h.press("不需要凭条");
+    assert_eq!(borrow.last_receipt().as_deref(), Some("none"));
+
+    // A library that always prints: the slip, unasked; out of paper the code stands in.
+    use_mode(ReceiptMode::Print);
+    paper.set(true);
+    borrow_the_demo_stack();
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert_eq!(borrow.last_receipt().as_deref(), Some("print"));
+    assert_eq!(printed.borrow().len(), 1);
+    assert!(printed.borrow()[0].payload().contains("三体"));
+    paper.set(false);
+    borrow_the_demo_stack();
+    assert_eq!(b().get_screen(), BorrowScreen::Phone);
+    assert!(h.has("打印机暂时无法打印，请扫码取走凭条。"));
+    assert!(decoded_qr().starts_with("kiosk-receipt/1 loan"));
+    h.press("完成");
+    assert_eq!(printed.borrow().len(), 1);
+
+    // No receipts at this library: finishing ends the session.
+    use_mode(ReceiptMode::None);
+    borrow_the_demo_stack();
+    assert_eq!(h.state().get_page(), Page::Attract);
+    assert_eq!(borrow.last_receipt().as_deref(), Some("none"));
 }
 
 /// `kiosk --demo` for a library: the pad and the ID-card reader are their simulators on
@@ -955,14 +1081,15 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
         Box::new(|_| panic!("the worker signs patrons in")),
     );
     borrow.use_worker(Rc::new(worker));
-    let printer = devices.printer.clone().unwrap();
-    borrow.on_receipt(move |flow, choice, language| {
-        assert_eq!(choice, "print");
-        let receipt =
-            kiosk::receipts::borrow_receipt(flow, language, "演示图书馆", "lib-selfcheck-01")
-                .unwrap();
-        kiosk::receipts::print_in_background(printer.clone(), receipt);
-    });
+    let paper = kiosk::receipts::PaperWatch::start(devices.printer.clone().unwrap()).unwrap();
+    borrow.set_receipts(
+        kiosk::receipts::ReceiptOptions::for_terminal(
+            &profile,
+            devices.printer.clone(),
+            Some(&paper),
+        )
+        .unwrap(),
+    );
     let b = || h.app.global::<Borrow>();
     let until = |what: &str, done: &dyn Fn() -> bool| {
         for _ in 0..1000 {
@@ -1061,6 +1188,19 @@ fn borrow_on_simulated_devices_and_the_demo_library() {
         "the patron's number is masked: {text}"
     );
     demo.run("clear-pad").unwrap();
+    // The paper watch sees the simulated roll run out and come back (the borrow screens then
+    // offer the QR code instead of paper, receipt_on_a_phone).
+    for (action, ready) in [("paper-out", false), ("paper-in", true)] {
+        demo.run(action).unwrap();
+        let waited = Instant::now();
+        while paper.ready() != ready {
+            assert!(
+                waited.elapsed() < Duration::from_secs(20),
+                "{action}: not seen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 
     // A return recorded offline (in the real signed queue) replays to the library system as
     // soon as a worker with that queue connects: 三体 (B001, just lent) is back in.
