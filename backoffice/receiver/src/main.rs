@@ -78,15 +78,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 ));
             }
             store
-                .enroll(
-                    &terminal,
-                    &TerminalKey {
-                        key_id: pk.to_hex(),
-                        public_key: *pk.as_bytes(),
-                        valid_from: 1,
-                        valid_to: None,
-                    },
-                )
+                .enroll(&terminal, &TerminalKey::first(&pk))
                 .map_err(|e| e.to_string())?;
             println!("enrolled {terminal} key {}", pk.to_hex());
             Ok(())

@@ -36,6 +36,18 @@ pub struct TerminalKey {
     pub valid_to: Option<u64>,
 }
 
+impl TerminalKey {
+    /// A terminal's first key, valid from seq 1 (enrolment; later keys come by rotation records).
+    pub fn first(key: &kiosk_queue::PublicKey) -> TerminalKey {
+        TerminalKey {
+            key_id: key.to_hex(),
+            public_key: *key.as_bytes(),
+            valid_from: 1,
+            valid_to: None,
+        }
+    }
+}
+
 /// What the receiver knows about one enrolled terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalState {

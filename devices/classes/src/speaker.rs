@@ -175,6 +175,16 @@ pub enum SpeechOutput {
     WavFiles(PathBuf),
 }
 
+impl SpeechOutput {
+    /// The transport string the supervisor and the maintenance menu show.
+    pub fn transport(&self) -> String {
+        match self {
+            SpeechOutput::SoundCard => "audio:default".into(),
+            SpeechOutput::WavFiles(dir) => format!("file:{}", dir.display()),
+        }
+    }
+}
+
 /// Settings of [`EspeakSpeaker`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EspeakOptions {
@@ -411,10 +421,7 @@ impl Device for EspeakSpeaker {
             class: DeviceClass::Speaker,
             model: "espeak-ng".into(),
             firmware: Some(self.version.clone()),
-            transport: match &self.options.output {
-                SpeechOutput::SoundCard => "audio:default".into(),
-                SpeechOutput::WavFiles(dir) => format!("file:{}", dir.display()),
-            },
+            transport: self.options.output.transport(),
         }
     }
 

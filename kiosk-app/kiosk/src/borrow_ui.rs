@@ -161,6 +161,8 @@ struct State {
     asked_for: Option<Zeroizing<String>>,
     /// What receipts the terminal makes, and how.
     receipts: crate::receipts::ReceiptOptions,
+    /// The receipt choice offers paper (the printer could print when it was shown).
+    paper_offered: bool,
     /// The phone page's QR code was shown because the printer could not print.
     instead_of_paper: bool,
     /// The phone page's QR code.
@@ -230,6 +232,7 @@ impl BorrowUi {
                 generation: 0,
                 pending: Default::default(),
                 receipts: default_receipts(),
+                paper_offered: true,
                 instead_of_paper: false,
                 receipt_qr: None,
                 for_account: false,
@@ -641,7 +644,7 @@ impl BorrowUi {
                 {
                     let mut s = self.state.borrow_mut();
                     s.screen = BorrowScreen::Receipt;
-                    s.instead_of_paper = !paper;
+                    s.paper_offered = paper;
                 }
                 self.sync();
             }
@@ -744,9 +747,7 @@ impl BorrowUi {
         b.set_rows(ModelRc::new(VecModel::from(rows)));
         b.set_borrowed(i32::try_from(summary.borrowed).unwrap_or(i32::MAX));
         b.set_settled(summary.settled);
-        let paper = (s.receipts.paper_ready)() && s.receipts.mode != ReceiptMode::Pdf;
-        b.set_offer_paper(paper);
-        b.set_offer_phone(s.receipts.mode != ReceiptMode::Print || !paper);
+        b.set_offer_paper(s.paper_offered);
         b.set_instead_of_paper(s.instead_of_paper);
         b.set_receipt_qr(s.receipt_qr.clone().unwrap_or_default());
         drop(s);

@@ -16,7 +16,7 @@ use kiosk_devices::idcard::{SamOptions, SamReader};
 use kiosk_devices::printer::EscPosPrinter;
 use kiosk_devices::profile::{DeviceEntry, Profile};
 use kiosk_devices::rfid::{HfReader, RfidOptions};
-use kiosk_devices::speaker::{EspeakOptions, EspeakSpeaker, Speaker, SpeechOutput};
+use kiosk_devices::speaker::{EspeakOptions, EspeakSpeaker, Speaker};
 use kiosk_devices::supervisor::{Supervised, Supervisor};
 use kiosk_devices::{
     CodeScanner, DeviceClass, IdCardReader, ReceiptPrinter, RfidReader, SerialScanner,
@@ -395,10 +395,7 @@ impl Devices {
         let speaker = supervisor.add(
             "speaker",
             DeviceClass::Speaker,
-            &match &speech.output {
-                SpeechOutput::SoundCard => "audio:default".to_string(),
-                SpeechOutput::WavFiles(dir) => format!("file:{}", dir.display()),
-            },
+            &speech.output.transport(),
             Box::new(move || {
                 EspeakSpeaker::open(speech.clone())
                     .map(|s| Box::new(s) as Box<dyn Speaker>)

@@ -328,7 +328,6 @@ pub fn attach_speaker(
     speaker: kiosk_devices::supervisor::Supervised<dyn Speaker>,
     always: bool,
 ) {
-    let options = crate::devices::speech_options();
     let health = speaker.health();
     match &health.last_fault {
         None => {
@@ -338,7 +337,7 @@ pub fn attach_speaker(
             tracing::warn!(kind = %fault.kind, "spoken mode has no voice yet: {}; install espeak-ng (packaging/setup-debian.sh)", fault.message)
         }
     }
-    if options.output == SpeechOutput::SoundCard && !Path::new("/dev/snd").exists() {
+    if health.transport == SpeechOutput::SoundCard.transport() && !Path::new("/dev/snd").exists() {
         tracing::warn!(
             "spoken mode: no sound device (/dev/snd is missing), espeak-ng cannot play; \
              KIOSK_SPEECH_WAV_DIR=DIR renders to WAV files instead"

@@ -144,15 +144,7 @@ impl EmbeddedReceiver {
                 .genesis_key()
                 .map_err(|e| format!("the queue's key: {e}"))?;
             store
-                .enroll(
-                    &terminal,
-                    &TerminalKey {
-                        key_id: key.to_hex(),
-                        public_key: *key.as_bytes(),
-                        valid_from: 1,
-                        valid_to: None,
-                    },
-                )
+                .enroll(&terminal, &TerminalKey::first(&key))
                 .map_err(|e| format!("embedded back office: enrolling {terminal}: {e}"))?;
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
